@@ -1,0 +1,41 @@
+# One front door. `make run` brings the platform up; `make test` is what CI runs.
+SHELL := /bin/bash
+PY := .venv/bin/python
+STAMP := .venv/.installed
+
+.PHONY: install run run-postgres test test-unit lint schema bench clean infra-stop
+
+install: $(STAMP)
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+run: install  ## broker + five services + demo city on embedded SQLite; Ctrl-C stops
+	$(PY) -m govctl run
+
+run-postgres: install
+	$(PY) -m govctl run --postgres
+
+test: install  ## unit, e2e (real Kafka + PostgreSQL, started by the tests themselves)
+	$(PY) -m pytest -q -ra
+
+test-unit: install
+	$(PY) -m pytest -q -m "not e2e and not faults" tests/unit
+
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/mypy services shared govctl
+
+schema: install  ## JSON Schema of every event + the AsyncAPI document, from the code
+	$(PY) -m shared.events schema docs/events/schema
+	.venv/bin/faststream docs gen shared.events.asyncapi:app -o docs/events/asyncapi.json
+
+infra-stop:
+	bash deploy/local/kafka.sh stop
+	bash deploy/local/postgres.sh stop
+
+clean: infra-stop
+	bash deploy/local/kafka.sh clean
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

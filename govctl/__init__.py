@@ -1,0 +1,1 @@
+"""govctl: run the platform locally (broker, services, demo city) and drive it."""

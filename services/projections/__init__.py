@@ -1,0 +1,1 @@
+"""Projections: read models built from every service's events (case list, case file)."""

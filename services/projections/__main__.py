@@ -1,0 +1,5 @@
+from services.projections.bootstrap import SPEC
+from shared.runtime.service import run
+
+if __name__ == "__main__":
+    run(SPEC)

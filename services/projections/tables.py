@@ -1,0 +1,116 @@
+"""Read-model tables. Every row can be rebuilt from the event log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import DateTime as SqlDateTime
+from sqlalchemy.types import TypeDecorator
+
+
+class DateTime(TypeDecorator[datetime]):
+    """Stored in UTC, read back timezone-aware on every database (SQLite keeps no zone)."""
+
+    impl = SqlDateTime(timezone=True)
+    cache_ok = True
+
+    def __init__(self, timezone: bool = True) -> None:
+        super().__init__()
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime for a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+metadata = MetaData()
+
+cases = Table(
+    "rm_cases",
+    metadata,
+    Column("case_id", String(36), primary_key=True),
+    Column("status", String(24), nullable=False, index=True),
+    Column("category", String(64), index=True),
+    Column("channel", String(24)),
+    Column("department", String(64), index=True),
+    Column("urgency", String(16)),
+    Column("area_path", String(200), index=True),  # '350300/350302/...': subtree = prefix
+    Column("place_code", String(24)),
+    Column("title", String(200)),
+    Column("description", Text),
+    Column("reported_at", DateTime(timezone=True)),
+    Column("dispatched_at", DateTime(timezone=True)),
+    Column("sign_deadline", DateTime(timezone=True)),
+    Column("handle_deadline", DateTime(timezone=True)),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("on_time", Boolean),
+    Column("warned", Boolean, nullable=False, default=False),
+    Column("overdue", Boolean, nullable=False, default=False),
+    Column("escalated", Boolean, nullable=False, default=False),
+    Column("report_count", Integer, nullable=False, default=1),
+    Column("reopen_count", Integer, nullable=False, default=0),
+    Column("satisfaction", Integer),
+    Column("updated_at", DateTime(timezone=True), index=True),
+)
+
+# The case file (一件一档): every event of a case, in order, with who and when.
+case_events = Table(
+    "rm_case_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("case_id", String(36), nullable=False, index=True),
+    Column("event_type", String(40), nullable=False),
+    Column("producer", String(24), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("actor_id", String(64)),
+    Column("actor_role", String(32)),
+    Column("actor_name", String(64)),
+    Column("origin", String(80), nullable=False),  # topic:partition:offset
+    Column("payload", JSON, nullable=False),
+)
+
+# report case id -> primary case id, for reports merged into another case's file.
+aliases = Table(
+    "rm_case_aliases",
+    metadata,
+    Column("report_case_id", String(36), primary_key=True),
+    Column("case_id", String(36), nullable=False),
+)
+
+tracking = Table(
+    "rm_tracking",
+    metadata,
+    Column("name", String(120), primary_key=True),  # topic:partition
+    Column("position", BigInteger, nullable=False),  # next offset to consume
+)
+
+# A miniature outbox: letters are written with the batch, then published.
+dead_letters = Table(
+    "rm_dead_letters",
+    metadata,
+    Column("origin", String(120), primary_key=True),
+    Column("error", Text, nullable=False),
+    Column("event_type", String(40)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("published", Boolean, nullable=False, default=False, index=True),
+)

@@ -1,0 +1,145 @@
+"""The batch consumer: Kafka -> policy -> events + tracking in one transaction.
+
+Kafka delivers at least once. Exactly-once effects come from the sink: every partition
+batch is recorded together with a tracking row (topic:partition -> next offset). On
+assignment the consumer seeks to the sink's own tracked position; Kafka's committed
+offset is only a hint for lag monitoring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from eventsourcing.persistence import IntegrityError
+
+from shared.events import ContractError, parse_event
+from shared.runtime.metrics import APPLIED, BATCH_SECONDS, CONSUMED, SKIPPED
+from shared.runtime.store import Inbound
+
+log = logging.getLogger(__name__)
+
+MAX_CONFLICT_RETRIES = 20
+
+
+class Sink(Protocol):
+    """Where a consumer records effects: a service application or a read model."""
+
+    def tracked_position(self, topic: str, partition: int) -> int: ...
+    def process_batch(self, messages: Sequence[Inbound]) -> bool: ...
+
+
+def to_inbound(record: ConsumerRecord[bytes, bytes]) -> Inbound:
+    """Parse at the edge: a message that does not fit its contract becomes a dead letter."""
+    try:
+        event = parse_event(record.value)
+    except ContractError as exc:
+        headers = dict(record.headers or ())
+        event_type = headers.get("event_type", b"").decode(errors="replace") or None
+        return Inbound(record.topic, record.partition, record.offset, None, str(exc), event_type)
+    return Inbound(record.topic, record.partition, record.offset, event)
+
+
+class _SeekToTracked(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, consumer: BatchConsumer) -> None:
+        self.owner = consumer
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        for tp in revoked:
+            self.owner.positions.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        await self.owner.seek_to_tracked(assigned)
+
+
+class BatchConsumer:
+    def __init__(
+        self,
+        sink: Sink,
+        topics: Sequence[str],
+        *,
+        bootstrap_servers: str,
+        group_id: str,
+        service: str,
+        max_records: int = 500,
+        poll_ms: int = 100,
+    ) -> None:
+        self.sink = sink
+        self.topics = tuple(topics)
+        self.service = service
+        self.max_records = max_records
+        self.poll_ms = poll_ms
+        self.positions: dict[TopicPartition, int] = {}
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=group_id,
+            client_id=f"{service}-consumer",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=max_records,
+        )
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        self.consumer.subscribe(self.topics, listener=_SeekToTracked(self))
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def seek_to_tracked(self, partitions: Sequence[TopicPartition]) -> None:
+        for tp in partitions:
+            position = await asyncio.to_thread(self.sink.tracked_position, tp.topic, tp.partition)
+            self.positions[tp] = position
+            self.consumer.seek(tp, position)
+        log.info("assigned", extra={"positions": {str(k): v for k, v in self.positions.items()}})
+
+    async def run(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(
+                timeout_ms=self.poll_ms, max_records=self.max_records
+            )
+            for tp, records in batches.items():
+                await self.handle_partition_batch(tp, records)
+
+    async def handle_partition_batch(
+        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        if tp not in self.positions:  # revoked while this batch was in flight
+            return
+        CONSUMED.labels(self.service, tp.topic).inc(len(records))
+        fresh = [r for r in records if r.offset >= self.positions[tp]]
+        SKIPPED.labels(self.service, tp.topic).inc(len(records) - len(fresh))
+        if not fresh:
+            return
+        messages = [to_inbound(r) for r in fresh]
+        started = time.perf_counter()
+        recorded = await self._record(messages)
+        BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        if recorded:
+            APPLIED.labels(self.service, tp.topic).inc(len(messages))
+        next_offset = fresh[-1].offset + 1
+        self.positions[tp] = next_offset
+        await self._commit_hint(tp, next_offset)
+
+    async def _record(self, messages: list[Inbound]) -> bool:
+        """Record the batch; on a concurrent write to one of its aggregates, retry it."""
+        for attempt in range(MAX_CONFLICT_RETRIES):
+            try:
+                return await asyncio.to_thread(self.sink.process_batch, messages)
+            except IntegrityError:
+                log.info("write conflict, retrying batch", extra={"attempt": attempt})
+                await asyncio.sleep(0.01 * (attempt + 1))
+        raise RuntimeError("batch kept conflicting with concurrent writers")
+
+    async def _commit_hint(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            await self.consumer.commit({tp: offset})
+        except KafkaError as exc:  # only a hint: our tracking rows are the truth
+            log.info("offset commit skipped", extra={"error": type(exc).__name__})

@@ -1,0 +1,206 @@
+"""The outbox relay: the notification log, in order, to Kafka.
+
+Publishes with an idempotent producer, keyed by case id, with the event id, type and
+schema version in headers; records the last published notification id only after the
+broker acknowledged. A crash in between republishes the same events with the same ids,
+which consumers drop. One relay per event store holds a lease, so instances of a
+service scaled out do not all publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiokafka import AIOKafkaProducer
+from eventsourcing.persistence import IntegrityError, Notification
+
+from shared.events import serialize_event
+from shared.events.envelope import IntegrationEvent
+from shared.events.topics import DEAD_LETTER
+from shared.runtime.metrics import OUTBOX_LAG, PUBLISHED
+from shared.runtime.store import DeadLetter, ServiceApplication
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+# A service's translation of one stored domain event into what goes on the wire, or None
+# for events that stay inside the service.
+Translate = Callable[[Any], IntegrationEvent | None]
+
+
+def outgoing(event: IntegrationEvent, topic: str) -> Outgoing:
+    return Outgoing(topic, str(event.case_id).encode(), serialize_event(event),
+                    event.envelope_headers())
+
+
+def dead_letter_message(service: str, letter: DeadLetter.Recorded) -> Outgoing:  # type: ignore[name-defined]
+    import json
+
+    body = {
+        "service": service,
+        "origin": {
+            "topic": letter.origin_topic,
+            "partition": letter.origin_partition,
+            "offset": letter.origin_offset,
+        },
+        "error": letter.error,
+        "event_type": letter.event_type,
+        "event_id": letter.event_id,
+        "recorded_at": letter.timestamp.isoformat(),
+    }
+    key = f"{letter.origin_topic}:{letter.origin_partition}:{letter.origin_offset}"
+    return Outgoing(DEAD_LETTER, key.encode(), json.dumps(body).encode(),
+                    [("dead_letter_service", service.encode())])
+
+
+class Lease(Protocol):
+    def acquire(self) -> bool: ...
+    def release(self) -> None: ...
+
+
+class FileLease:
+    """SQLite deployments: an exclusive lock on a file beside the database."""
+
+    def __init__(self, path: os.PathLike[str] | str) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        if self.fd is not None:
+            return True
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class AdvisoryLease:
+    """PostgreSQL deployments: a session advisory lock held on its own connection."""
+
+    def __init__(self, database_url: str, name: str) -> None:
+        self.database_url = database_url
+        self.key = zlib.crc32(f"outbox-relay:{name}".encode())
+        self.conn: Any = None
+
+    def acquire(self) -> bool:
+        import psycopg
+
+        if self.conn is not None and not self.conn.closed:
+            try:
+                self.conn.execute("SELECT 1")
+                return True
+            except psycopg.Error:
+                self.release()
+        conn = psycopg.connect(self.database_url, autocommit=True)
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        if row and row[0]:
+            self.conn = conn
+            return True
+        conn.close()
+        return False
+
+    def release(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+def lease_for(app: ServiceApplication) -> Lease:
+    settings = app.settings
+    if settings.database_url:
+        return AdvisoryLease(settings.database_url, settings.service_name)
+    return FileLease(settings.sqlite_path().with_suffix(".relay.lock"))
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        app: ServiceApplication,
+        producer: AIOKafkaProducer,
+        topic: str,
+        translate: Translate,
+        lease: Lease | None = None,
+    ) -> None:
+        self.app = app
+        self.producer = producer
+        self.topic = topic
+        self.translate = translate
+        self.lease = lease or lease_for(app)
+        self.service = app.settings.service_name
+        self.batch_size = app.settings.relay_batch_size
+        self.idle = app.settings.relay_idle_ms / 1000
+        self.wakeup = asyncio.Event()
+
+    async def run(self) -> None:
+        while True:
+            if not await asyncio.to_thread(self.lease.acquire):
+                await asyncio.sleep(1.0)  # another instance relays this store
+                continue
+            published = await self.relay_once()
+            if published < self.batch_size:
+                await self._idle()
+
+    async def _idle(self) -> None:
+        self.wakeup.clear()
+        try:
+            await asyncio.wait_for(self.wakeup.wait(), self.idle)
+        except TimeoutError:
+            pass
+
+    async def relay_once(self) -> int:
+        position = await asyncio.to_thread(self.app.outbox_position)
+        notifications: Sequence[Notification] = await asyncio.to_thread(
+            self.app.recorder.select_notifications, position + 1, self.batch_size
+        )
+        if not notifications:
+            OUTBOX_LAG.labels(self.service).set(0)
+            return 0
+        messages = [m for n in notifications if (m := self._to_message(n)) is not None]
+        acks = [
+            await self.producer.send(m.topic, m.value, key=m.key, headers=m.headers)
+            for m in messages
+        ]
+        await asyncio.gather(*acks)  # all acknowledged (acks=all) before marking
+        last = notifications[-1].id
+        try:
+            await asyncio.to_thread(self.app.mark_published, last)
+        except IntegrityError:
+            log.warning("outbox position moved by another relay", extra={"at": last})
+        PUBLISHED.labels(self.service).inc(len(messages))
+        max_id = await asyncio.to_thread(self.app.recorder.max_notification_id) or 0
+        OUTBOX_LAG.labels(self.service).set(max(0, max_id - last))
+        return len(notifications)
+
+    def _to_message(self, notification: Notification) -> Outgoing | None:
+        domain_event = self.app.mapper.to_domain_event(notification)
+        if isinstance(domain_event, DeadLetter.Recorded):  # type: ignore[attr-defined]
+            return dead_letter_message(self.service, domain_event)
+        integration = self.translate(domain_event)
+        return outgoing(integration, self.topic) if integration is not None else None
+
+    def close(self) -> None:
+        self.lease.release()

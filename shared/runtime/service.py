@@ -1,0 +1,228 @@
+"""Running one service: event store, relay, consumer, HTTP, all in one process.
+
+Each service describes itself with a `ServiceSpec` in its `bootstrap.py` (the
+composition root); `run(spec)` is its whole `__main__`. Nothing connects until `start`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from eventsourcing.persistence import IntegrityError
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared.runtime.consumer import BatchConsumer, Sink
+from shared.runtime.kafka import ensure_topics, idempotent_producer
+from shared.runtime.logs import configure_logging
+from shared.runtime.relay import OutboxRelay, Translate
+from shared.runtime.settings import ServiceSettings
+from shared.runtime.store import DomainError, NotFoundError, ServiceApplication
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceSpec:
+    """What makes one service: its sink, what it reads and writes, its routes."""
+
+    name: str
+    port: int  # default HTTP port (GOV_HTTP_PORT overrides)
+    build: Callable[[ServiceSettings], Any]  # a ServiceApplication, or a read model Sink
+    consumes: Sequence[str] = ()
+    publishes: str | None = None
+    translate: Translate | None = None
+    routers: Sequence[APIRouter] = ()
+    # Extra loops run beside the consumer and relay (timers, index tailers).
+    background: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    settings_class: type[ServiceSettings] = ServiceSettings
+    title: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Runtime:
+    def __init__(self, spec: ServiceSpec, settings: ServiceSettings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.sink: Any = None
+        self.producer: AIOKafkaProducer | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumer: BatchConsumer | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+        self.failed = asyncio.Event()
+
+    async def start(self) -> None:
+        s = self.settings
+        await ensure_topics(s.kafka_bootstrap_servers)
+        self.sink = await asyncio.to_thread(self.spec.build, s)
+        self.producer = idempotent_producer(s.kafka_bootstrap_servers, s.service_name)
+        await self.producer.start()
+        if isinstance(self.sink, ServiceApplication) and self.spec.publishes:
+            self.relay = self._relay(self.sink, self.producer)
+            self._spawn("relay", self.relay.run())
+        if self.spec.consumes:
+            self.consumer = BatchConsumer(
+                self.sink,
+                self.spec.consumes,
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                group_id=s.group_id,
+                service=s.service_name,
+                max_records=s.consumer_max_records,
+                poll_ms=s.consumer_poll_ms,
+            )
+            await self.consumer.start()
+            self._spawn("consumer", self.consumer.run())
+        for loop in self.spec.background:
+            self._spawn(getattr(loop, "__name__", "background"), loop(self))
+
+    def _relay(self, app: ServiceApplication, producer: AIOKafkaProducer) -> OutboxRelay:
+        assert self.spec.publishes and self.spec.translate
+        relay = OutboxRelay(app, producer, self.spec.publishes, self.spec.translate)
+        loop = asyncio.get_running_loop()
+        app.on_recorded.append(lambda: loop.call_soon_threadsafe(relay.wakeup.set))
+        return relay
+
+    def _spawn(self, name: str, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        task.set_name(name)
+        task.add_done_callback(self._on_task_done)
+        self.tasks.append(task)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        if task.exception() is not None:
+            # A loop that died must not leave a half-working process: exit, get restarted.
+            log.critical("task failed", exc_info=task.exception(), extra={"task": task.get_name()})
+            self.failed.set()
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.consumer:
+            await self.consumer.stop()
+        if self.relay:
+            self.relay.close()
+        if self.producer:
+            await self.producer.stop()
+        close = getattr(self.sink, "close", None)
+        if close:
+            await asyncio.to_thread(close)
+
+    async def ready(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            await asyncio.to_thread(self.sink.health_check)
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - a probe reports any failure as not ready
+            checks["database"] = f"error: {type(exc).__name__}"
+        try:
+            assert self.producer is not None
+            await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 3)
+            checks["broker"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["broker"] = f"error: {type(exc).__name__}"
+        return checks
+
+
+def create_http_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
+    app = FastAPI(title=spec.title or spec.name, version="0.1.0")
+    app.state.runtime = runtime
+    for router in spec.routers:
+        app.include_router(router)
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(IntegrityError, _concurrent_write)
+
+    @app.get("/internal/alive", include_in_schema=False)
+    async def alive() -> dict[str, str]:
+        return {"status": "alive", "service": spec.name}
+
+    @app.get("/internal/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        checks = await runtime.ready()
+        ok = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ok, **checks}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    status = 404 if isinstance(exc, NotFoundError) else 409
+    return JSONResponse({"rule": exc.rule, "detail": exc.message}, status_code=status)
+
+
+async def _concurrent_write(request: Request, exc: Exception) -> JSONResponse:
+    """Optimistic concurrency: someone changed the case first; nothing was recorded."""
+    return JSONResponse(
+        {"rule": "concurrent_update", "detail": "the case changed meanwhile; retry"},
+        status_code=409,
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """Field errors without echoing the submitted values (they may be personal data)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    return JSONResponse({"detail": errors}, status_code=422)
+
+
+def application(request: Request) -> Any:
+    """FastAPI dependency: the service's application (or read model)."""
+    return request.app.state.runtime.sink
+
+
+async def serve(spec: ServiceSpec, settings: ServiceSettings) -> int:
+    runtime = Runtime(spec, settings)
+    await runtime.start()
+    http = create_http_app(spec, runtime)
+    server = uvicorn.Server(
+        uvicorn.Config(http, host=settings.http_host, port=settings.http_port,
+                       log_config=None, access_log=False, lifespan="off")
+    )
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    serving = asyncio.create_task(server.serve())
+    waiters = [asyncio.create_task(stopping.wait()), asyncio.create_task(runtime.failed.wait())]
+    log.info("started", extra={"port": settings.http_port})
+    await asyncio.wait([serving, *waiters], return_when=asyncio.FIRST_COMPLETED)
+    server.should_exit = True
+    await serving
+    for w in waiters:
+        w.cancel()
+    await runtime.stop()
+    log.info("stopped")
+    return 1 if runtime.failed.is_set() else 0
+
+
+def run(spec: ServiceSpec) -> None:
+    settings = spec.settings_class(service_name=spec.name)
+    if "GOV_HTTP_PORT" not in os.environ:
+        settings.http_port = spec.port
+    configure_logging(spec.name, settings.log_level, settings.log_json)
+    raise SystemExit(asyncio.run(serve(spec, settings)))

@@ -1,0 +1,236 @@
+"""The event store of a service, whose notification log is the outbox.
+
+`ServiceApplication` is an eventsourcing `EventSourcedProjection`: its recorder is a
+process recorder, so the events a policy collects are recorded in one transaction with
+a tracking row (topic:partition -> next offset). A redelivered batch conflicts on the
+tracking row and records nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+from eventsourcing.application import ProcessingEvent
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.projection import EventSourcedProjection
+
+from shared.events import IntegrationEvent
+from shared.runtime.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+A = TypeVar("A", bound=Aggregate)
+
+OUTBOX_TRACKING = "outbox:kafka"  # the relay's position in the notification log
+DEAD_LETTER_NAMESPACE = uuid.UUID("0d3c9a52-5e8b-4f0e-9a1c-2b6f7e8d9c10")
+
+
+Handler = Callable[[Any, ProcessingEvent[uuid.UUID]], None]
+
+
+class DomainError(Exception):
+    """A rule of the domain refused a command. `rule` names it (HTTP 409, dead letter)."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"{rule}: {message}")
+        self.rule = rule
+        self.message = message
+
+
+class NotFoundError(DomainError):
+    def __init__(self, what: str, ident: object) -> None:
+        super().__init__("not_found", f"{what} {ident} does not exist")
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One consumed message: its origin, and the event if it parsed."""
+
+    topic: str
+    partition: int
+    offset: int
+    event: IntegrationEvent | None
+    error: str | None = None
+    event_type: str | None = None
+
+
+class DeadLetter(Aggregate):
+    """A message this service could not use. Recorded with the batch's tracking row, so a
+    dead letter is written exactly once; the relay publishes it to the dead-letter topic.
+    Holds the origin and the error, never the message body (it may hold personal data)."""
+
+    @staticmethod
+    def create_id(origin_topic: str, origin_partition: int, origin_offset: int) -> uuid.UUID:
+        return uuid.uuid5(
+            DEAD_LETTER_NAMESPACE, f"{origin_topic}:{origin_partition}:{origin_offset}"
+        )
+
+    @event("Recorded")
+    def __init__(
+        self,
+        origin_topic: str,
+        origin_partition: int,
+        origin_offset: int,
+        error: str,
+        event_type: str | None,
+        event_id: str | None,
+    ) -> None:
+        self.origin_topic = origin_topic
+        self.origin_partition = origin_partition
+        self.origin_offset = origin_offset
+        self.error = error
+        self.event_type = event_type
+        self.event_id = event_id
+
+
+def persistence_env(settings: ServiceSettings) -> dict[str, str]:
+    """eventsourcing's environment: PostgreSQL (a schema per service) or a SQLite file."""
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.sqlite_path()),
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "CREATE_TABLE": "y",
+        }
+    url = urlparse(settings.database_url)
+    schema = settings.service_name.replace("-", "_")
+    ensure_schema(settings.database_url, schema)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.path.lstrip("/"),
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or ""),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_MAX_OVERFLOW": "5",
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_LOCK_TIMEOUT": "10",
+        "CREATE_TABLE": "y",
+    }
+
+
+def ensure_schema(database_url: str, schema: str) -> None:
+    import psycopg  # imported here: SQLite deployments never need it
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+
+
+class ServiceApplication(EventSourcedProjection[uuid.UUID]):
+    """Base of every service's application: commands (get -> change -> save) for HTTP,
+    and `process_batch` for consumed messages, both recording into the same store."""
+
+    def __init__(self, settings: ServiceSettings, env: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.on_recorded: list[Callable[[], None]] = []  # e.g. wake the relay
+        self._handler_cache: dict[type[IntegrationEvent], Handler] | None = None
+        super().__init__({**persistence_env(settings), **(env or {})})
+
+    def _notify(self, recordings: list[Any]) -> None:
+        super()._notify(recordings)
+        if recordings:
+            for hook in self.on_recorded:
+                hook()
+
+    # -- consuming ---------------------------------------------------------------------
+
+    def tracked_position(self, topic: str, partition: int) -> int:
+        """The next offset to consume: what was recorded, never Kafka's committed offset."""
+        return self.recorder.max_tracking_id(f"{topic}:{partition}") or 0
+
+    def process_batch(self, messages: Sequence[Inbound]) -> bool:
+        """Apply one partition batch and record it with its tracking row in one transaction.
+
+        Returns False when the batch had already been recorded (a redelivery).
+        Raises IntegrityError on a concurrent write to the same aggregate: the caller
+        retries the batch against fresh state.
+        """
+        last = messages[-1]
+        tracking = Tracking(f"{last.topic}:{last.partition}", last.offset + 1)
+        processing = ProcessingEvent[uuid.UUID](tracking=tracking)
+        for message in messages:
+            self._apply(message, processing)
+        try:
+            recordings = self._record(processing)
+        except IntegrityError:
+            if self.tracked_position(last.topic, last.partition) >= tracking.notification_id:
+                return False
+            raise
+        self._notify(recordings)
+        return True
+
+    def _apply(self, message: Inbound, processing: ProcessingEvent[uuid.UUID]) -> None:
+        if message.event is None:
+            self._dead_letter(message, message.error or "unparseable", processing)
+            return
+        try:
+            self.policy(message.event, processing)
+        except DomainError as exc:
+            # Valid contract, impossible content: the partition moves on, the letter stays.
+            self._dead_letter(message, str(exc), processing)
+
+    def _dead_letter(
+        self, message: Inbound, error: str, processing: ProcessingEvent[uuid.UUID]
+    ) -> None:
+        event = message.event
+        letter = DeadLetter(
+            origin_topic=message.topic,
+            origin_partition=message.partition,
+            origin_offset=message.offset,
+            error=error[:1000],
+            event_type=event.event_type if event else message.event_type,
+            event_id=str(event.event_id) if event else None,
+        )
+        processing.collect_events(letter)
+        log.warning(
+            "dead letter",
+            extra={"origin": f"{message.topic}:{message.partition}:{message.offset}"},
+        )
+
+    def handlers(self) -> dict[type[IntegrationEvent], Handler]:
+        """The integration events this service reacts to. Every handler must be idempotent
+        in effect (a republished event arrives at a new offset): check state first."""
+        return {}
+
+    def policy(self, domain_event: Any, processing_event: ProcessingEvent[uuid.UUID]) -> None:
+        handler = self._handlers.get(type(domain_event))
+        if handler is not None:  # events of no interest to this service are ignored
+            handler(domain_event, processing_event)
+
+    @property
+    def _handlers(self) -> dict[type[IntegrationEvent], Handler]:
+        if self._handler_cache is None:
+            self._handler_cache = self.handlers()
+        return self._handler_cache
+
+    def load(self, aggregate_id: uuid.UUID, processing: ProcessingEvent[uuid.UUID]) -> Any:
+        """An aggregate as this batch left it, else as stored: later messages in one
+        batch must see what earlier ones changed. Raises AggregateNotFoundError."""
+        pending = processing.aggregates.get(aggregate_id)
+        if pending is not None:
+            return pending
+        return self.repository.get(aggregate_id)
+
+    def exists(self, aggregate_id: uuid.UUID, processing: ProcessingEvent[uuid.UUID]) -> bool:
+        return aggregate_id in processing.aggregates or aggregate_id in self.repository
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def outbox_position(self) -> int:
+        return self.recorder.max_tracking_id(OUTBOX_TRACKING) or 0
+
+    def mark_published(self, notification_id: int) -> None:
+        self.recorder.insert_tracking(Tracking(OUTBOX_TRACKING, notification_id))
+
+    def health_check(self) -> None:
+        self.recorder.max_notification_id()
