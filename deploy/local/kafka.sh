@@ -52,7 +52,9 @@ die() { printf 'kafka: error: %s\n' "$*" >&2; exit 1; }
 lock() {
   mkdir -p "$KAFKA_STATE_DIR"
   exec 9>"$KAFKA_STATE_DIR/.lock"
-  flock 9
+  # Bounded, so a stuck holder gives an error instead of a silent hang.
+  flock -w $((KAFKA_WAIT_TIMEOUT + 60)) 9 ||
+    die "lock $KAFKA_STATE_DIR/.lock still held after $((KAFKA_WAIT_TIMEOUT + 60))s (holders: fuser -v $KAFKA_STATE_DIR/.lock)"
 }
 
 lib_ready() {
@@ -250,7 +252,10 @@ cmd_clean() {
   cmd_stop
   # Keep the shared jar dir even when it lives inside the state dir (default).
   log "removing state in $KAFKA_STATE_DIR (keeping jars)"
-  rm -rf "$DATA_DIR" "$LOG_DIR" "$PROPS_FILE" "$CLUSTER_ID_FILE" "$PID_FILE" "$KAFKA_LIB_DIR.tmp"
+  rm -rf "$DATA_DIR" "$LOG_DIR" "$PROPS_FILE" "$CLUSTER_ID_FILE" "$PID_FILE" "$KAFKA_LIB_DIR.tmp" \
+    "$KAFKA_STATE_DIR/.lock"
+  # A non-default state dir is left empty: drop it.
+  rmdir "$KAFKA_STATE_DIR" 2>/dev/null || true
 }
 
 cmd_topics() {

@@ -58,8 +58,9 @@ cmd_install() {
   fi
   ((EUID == 0)) || die "postgresql is not installed; run '$0 install' as root"
   log "installing postgresql with apt-get"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+  # Lock timeout: wait for a concurrent apt/dpkg run instead of failing.
+  apt-get -o DPkg::Lock::Timeout=300 update -q
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q postgresql
   find_bindir >/dev/null || die "apt-get installed postgresql but no initdb found"
 }
 
@@ -75,7 +76,9 @@ as_pg() {
 lock() {
   mkdir -p "$PG_STATE_DIR"
   exec 9>"$PG_STATE_DIR/.lock"
-  flock 9
+  # Bounded, so a stuck holder gives an error instead of a silent hang.
+  flock -w $((PG_WAIT_TIMEOUT + 60)) 9 ||
+    die "lock $PG_STATE_DIR/.lock still held after $((PG_WAIT_TIMEOUT + 60))s (holders: fuser -v $PG_STATE_DIR/.lock)"
 }
 
 bindir() {
@@ -103,8 +106,9 @@ password() {
   cat "$PASSWORD_FILE"
 }
 
+# Percent-encodes byte by byte (LC_ALL=C), so UTF-8 passwords encode correctly.
 urlencode() {
-  local s="$1" out="" c i
+  local LC_ALL=C s="$1" out="" c i
   for ((i = 0; i < ${#s}; i++)); do
     c="${s:i:1}"
     case "$c" in
@@ -197,8 +201,9 @@ cmd_start() {
     init_once "$bin"
     write_conf
     log "starting on 127.0.0.1:$PG_PORT"
-    # pg_ctl puts the server in its own session, so it outlives this shell.
-    as_pg "$bin/pg_ctl" -D "$DATA_DIR" -l "$LOG_DIR/postgres.log" -w -t "$PG_WAIT_TIMEOUT" start >/dev/null ||
+    # pg_ctl puts the server in its own session, so it outlives this shell;
+    # 9>&- keeps the server from inheriting (and forever holding) the lock.
+    as_pg "$bin/pg_ctl" -D "$DATA_DIR" -l "$LOG_DIR/postgres.log" -w -t "$PG_WAIT_TIMEOUT" start >/dev/null 9>&- ||
       {
         tail -n 30 "$LOG_DIR/postgres.log" >&2 || true
         die "server did not start"

@@ -81,7 +81,7 @@ def verify(case_id: uuid.UUID, cmd: VerifyCommand, app: App) -> CaseState:
 
 @router.post("/{case_id}/close")
 def close(case_id: uuid.UUID, cmd: Command, app: App) -> CaseState:
-    return CaseState.of(app.close(case_id, cmd.actor))
+    return CaseState.of(app.close_case(case_id, cmd.actor))
 
 
 @router.post("/{case_id}/evaluate")

@@ -80,7 +80,7 @@ class DispatchApplication(ServiceApplication):
         self.save(case)
         return case
 
-    def close(self, case_id: uuid.UUID, actor: Actor) -> Case:
+    def close_case(self, case_id: uuid.UUID, actor: Actor) -> Case:
         case = self.get_case(case_id)
         case.close(command_meta(actor, case_id))
         self.save(case)
