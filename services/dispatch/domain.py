@@ -73,7 +73,8 @@ class Case(Aggregate):
         self._verified(passed=passed, method=method, remark=remark,
                        satisfaction=satisfaction, meta=meta)
         if not passed:
-            self._reopened(department=self.department, remark=remark, handle_deadline=reopen_deadline, meta=meta)
+            self._reopened(department=self.department, remark=remark,
+                           handle_deadline=reopen_deadline, meta=meta)
 
     def close(self, meta: Meta) -> None:
         self._require(self.status is Status.VERIFIED, "close_requires_verification",
@@ -115,7 +116,8 @@ class Case(Aggregate):
         self.status = Status.VERIFIED if passed else Status.HANDLED
 
     @event("Reopened")
-    def _reopened(self, department: str, remark: str, handle_deadline: datetime, meta: Meta) -> None:
+    def _reopened(self, department: str, remark: str, handle_deadline: datetime,
+                  meta: Meta) -> None:
         # Back to the same department, which already accepted it: it handles it again.
         self.status = Status.SIGNED_FOR
         self.reopen_count += 1

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from services.projections import tables as t
 from services.projections.apply import STATUS_BY_EVENT, apply_event
 from shared.events import IntegrationEvent
+from shared.events.dedup import ReportMerged
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.store import Inbound
 
@@ -87,8 +88,8 @@ class CaseReadModel:
         row = cases.get(case_id) or self._load_case(c, case_id) or new_case_row(case_id)
         cases[case_id] = row
         apply_event(row, e)
-        if type(e).__name__ == "ReportMerged":
-            self._merge(c, str(getattr(e, "report_case_id")), case_id, cases)
+        if isinstance(e, ReportMerged):
+            self._merge(c, str(e.report_case_id), case_id, cases)
         c.execute(t.case_events.insert().values(
             event_id=str(e.event_id), case_id=case_id, event_type=e.event_type,
             producer=e.producer, occurred_at=e.occurred_at, actor_id=e.actor.id,

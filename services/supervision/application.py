@@ -6,7 +6,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError
@@ -14,7 +14,13 @@ from eventsourcing.persistence import IntegrityError
 from services.supervision.domain import Watch
 from services.supervision.timers import Alarm, AlarmPolicy, TimerIndex
 from shared.events import IntegrationEvent
-from shared.events.dispatch import CaseClosed, CaseDispatched, CaseHandled, CaseReopened, CaseSignedFor
+from shared.events.dispatch import (
+    CaseClosed,
+    CaseDispatched,
+    CaseHandled,
+    CaseReopened,
+    CaseSignedFor,
+)
 from shared.runtime.clock import Clock, DrivenClock, SystemClock
 from shared.runtime.meta import meta_from, system_actor
 from shared.runtime.settings import ServiceSettings
@@ -59,9 +65,9 @@ class SupervisionApplication(ServiceApplication):
         if self.exists(e.case_id, processing):
             watch: Watch = self.load(e.case_id, processing)
             cause = str(e.event_id)
-            watch.move_deadline("sign", e.occurred_at, e.sign_deadline, cause, meta_from(e, self.actor))
-            watch.move_deadline("handle", e.occurred_at, e.handle_deadline, cause + ":h",
-                                meta_from(e, self.actor))
+            meta = meta_from(e, self.actor)
+            watch.move_deadline("sign", e.occurred_at, e.sign_deadline, cause, meta)
+            watch.move_deadline("handle", e.occurred_at, e.handle_deadline, cause + ":h", meta)
         else:
             watch = Watch(id=e.case_id, department=e.department, area_path=list(e.area_path),
                           started_at=e.occurred_at, sign_deadline=e.sign_deadline,
@@ -102,12 +108,12 @@ class SupervisionApplication(ServiceApplication):
                 return
             self.timers.position = batch[-1].id
 
-    def _schedule(self, e: Watch.Event) -> None:
+    def _schedule(self, e: Any) -> None:
         if type(e).__name__ == "Started":
-            self.timers.schedule(e.originator_id, "sign", e.started_at, e.sign_deadline)  # type: ignore[attr-defined]
-            self.timers.schedule(e.originator_id, "handle", e.started_at, e.handle_deadline)  # type: ignore[attr-defined]
+            self.timers.schedule(e.originator_id, "sign", e.started_at, e.sign_deadline)
+            self.timers.schedule(e.originator_id, "handle", e.started_at, e.handle_deadline)
         else:
-            self.timers.schedule(e.originator_id, e.kind, e.started_at, e.deadline)  # type: ignore[attr-defined]
+            self.timers.schedule(e.originator_id, e.kind, e.started_at, e.deadline)
 
     def fire_due(self) -> int:
         """Fire every alarm due now. Returns how many were recorded."""

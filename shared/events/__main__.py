@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -18,7 +19,7 @@ def main() -> None:
 
 
 @cli.command()
-def schema(out: Path = typer.Argument(Path("docs/events/schema"))) -> None:
+def schema(out: Annotated[Path, typer.Argument()] = Path("docs/events/schema")) -> None:
     """Write one JSON Schema file per event type."""
     out.mkdir(parents=True, exist_ok=True)
     for cls in sorted(all_event_classes(), key=lambda c: c.event_type):

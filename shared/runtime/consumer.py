@@ -46,7 +46,7 @@ def to_inbound(record: ConsumerRecord[bytes, bytes]) -> Inbound:
     return Inbound(record.topic, record.partition, record.offset, event)
 
 
-class _SeekToTracked(ConsumerRebalanceListener):  # type: ignore[misc]
+class _SeekToTracked(ConsumerRebalanceListener):
     def __init__(self, consumer: BatchConsumer) -> None:
         self.owner = consumer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
@@ -25,10 +26,8 @@ async def ensure_topics(bootstrap_servers: str, topics: tuple[str, ...] = ALL_TO
         if not missing:
             return
         new = [NewTopic(t, PARTITIONS, 1, topic_configs=TOPIC_CONFIG) for t in missing]
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another service was first
             await admin.create_topics(new)
-        except TopicAlreadyExistsError:
-            pass  # another service created them first
         log.info("topics created", extra={"topics": missing})
     finally:
         await admin.close()

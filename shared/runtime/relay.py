@@ -10,6 +10,7 @@ service scaled out do not all publish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -166,10 +167,8 @@ class OutboxRelay:
 
     async def _idle(self) -> None:
         self.wakeup.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wakeup.wait(), self.idle)
-        except TimeoutError:
-            pass
 
     async def relay_once(self) -> int:
         position = await asyncio.to_thread(self.app.outbox_position)

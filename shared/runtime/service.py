@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.runtime.consumer import BatchConsumer, Sink
+from shared.runtime.consumer import BatchConsumer
 from shared.runtime.kafka import ensure_topics, idempotent_producer
 from shared.runtime.logs import configure_logging
 from shared.runtime.relay import OutboxRelay, Translate
@@ -90,7 +90,11 @@ class Runtime:
         assert self.spec.publishes and self.spec.translate
         relay = OutboxRelay(app, producer, self.spec.publishes, self.spec.translate)
         loop = asyncio.get_running_loop()
-        app.on_recorded.append(lambda: loop.call_soon_threadsafe(relay.wakeup.set))
+
+        def wake() -> None:  # called from the thread that recorded the events
+            loop.call_soon_threadsafe(relay.wakeup.set)
+
+        app.on_recorded.append(wake)
         return relay
 
     def _spawn(self, name: str, coro: Awaitable[None]) -> None:
@@ -202,7 +206,9 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings) -> int:
         uvicorn.Config(http, host=settings.http_host, port=settings.http_port,
                        log_config=None, access_log=False, lifespan="off")
     )
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # uvicorn captures SIGINT/SIGTERM while serving and re-raises them when done; these
+    # handlers then receive the re-raised signal instead of the default (kill at once),
+    # so the runtime below still stops cleanly.
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

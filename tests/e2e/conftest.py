@@ -15,11 +15,14 @@ import pytest
 
 from govctl.processes import REPO, Stack, infra
 
-KAFKA_ENV = {"KAFKA_STATE_DIR": str(REPO / ".local" / "kafka-test"), "KAFKA_PORT": "29092",
-             "KAFKA_CONTROLLER_PORT": "29093"}
-PG_ENV = {"PG_STATE_DIR": str(REPO / ".local" / "pg-test"), "PG_PORT": "25432"}
-TEST_PORTS = {"intake": 8201, "dedup": 8202, "dispatch": 8203, "supervision": 8204,
-              "projections": 8205}
+# E2E_SLOT=N gives a session its own broker, database and ports, so several sessions
+# (parallel workers, a developer beside CI) never share state.
+SLOT = int(os.environ.get("E2E_SLOT", "0"))
+KAFKA_ENV = {"KAFKA_STATE_DIR": str(REPO / ".local" / f"kafka-test{SLOT}"),
+             "KAFKA_PORT": str(29092 + 10 * SLOT), "KAFKA_CONTROLLER_PORT": str(29093 + 10 * SLOT)}
+PG_ENV = {"PG_STATE_DIR": str(REPO / ".local" / f"pg-test{SLOT}"), "PG_PORT": str(25432 + SLOT)}
+TEST_PORTS = {name: 8201 + 100 * SLOT + i for i, name in
+              enumerate(("intake", "dedup", "dispatch", "supervision", "projections"))}
 
 
 @pytest.fixture(scope="session")
