@@ -32,6 +32,9 @@ schema: install  ## JSON Schema of every event + the AsyncAPI document, from the
 	$(PY) -m shared.events schema docs/events/schema
 	.venv/bin/faststream docs gen shared.events.asyncapi:app -o docs/events/asyncapi.json
 
+bench: install  ## benchmarks beside baselines -> bench/results/latest.json
+	$(PY) -m bench
+
 infra-stop:
 	bash deploy/local/kafka.sh stop
 	bash deploy/local/postgres.sh stop

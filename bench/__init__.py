@@ -1,0 +1,1 @@
+"""`make bench`: benchmarks beside their baselines, measured in the same run."""
