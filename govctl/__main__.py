@@ -12,6 +12,7 @@ from rich.console import Console
 
 from govctl import demo
 from govctl.processes import REPO, SERVICES, Stack, infra
+from shared.runtime.auth import issue_token, secret
 
 cli = typer.Typer(add_completion=False, help="Run and drive the governance platform locally.")
 console = Console()
@@ -51,9 +52,10 @@ def run(
 
 
 def _load_demo(stack: Stack, count: int) -> None:
-    made = demo.post_reports(stack.url("intake"), count)
-    departments = demo.wait_dispatched(stack.url("dispatch"), made)
-    demo.walk(stack.url("dispatch"), departments)
+    key = secret(REPO / "var")
+    made = demo.post_reports(stack.url("intake"), count, key)
+    departments = demo.wait_dispatched(stack.url("dispatch"), made, key)
+    demo.walk(stack.url("dispatch"), departments, key)
     console.print(f"demo city 莆阳市: {len(made)} cases reported, {len(departments)} dispatched")
 
 
@@ -82,6 +84,18 @@ def _wait_for_interrupt() -> None:
 def _remove_sqlite(data_dir: Path) -> None:
     for path in data_dir.glob("*.sqlite*"):
         os.remove(path)
+
+
+@cli.command()
+def token(
+    sub: str = typer.Argument(..., help="user id"),
+    role: str = typer.Argument(..., help="grid_worker, dispatcher, department_staff, ..."),
+    place: str = typer.Argument(..., help="area code of the user's place, e.g. 350300"),
+    name: str = typer.Option("", help="display name"),
+    department: str | None = typer.Option(None, help="department code, for staff"),
+) -> None:
+    """Print a signed token for the local platform (the secret in var/auth.secret)."""
+    typer.echo(issue_token(sub, role, place, name, department, key=secret(REPO / "var")))
 
 
 @cli.command()

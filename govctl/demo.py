@@ -9,8 +9,16 @@ from dataclasses import dataclass
 
 import httpx
 
-from shared.places.demo import load_demo_registry
+from shared.catalogue import departments as all_departments
+from shared.places.demo import CITY_CODE, load_demo_registry
 from shared.places.model import Level
+from shared.runtime.auth import issue_token
+
+
+def bearer(sub: str, role: str, place: str, key: str, name: str = "",
+           department: str | None = None) -> dict[str, str]:
+    token = issue_token(sub, role, place, name, department, key=key)
+    return {"Authorization": f"Bearer {token}"}
 
 SAMPLES: tuple[tuple[str, str, str], ...] = (
     ("environment.oily_smoke", "烧烤店油烟直排", "楼下烧烤店油烟直排，整栋楼都是油烟味，晚上十点后还在营业。"),
@@ -37,7 +45,7 @@ class DemoCase:
     category: str
 
 
-def post_reports(intake_url: str, count: int, seed: int = 7) -> list[DemoCase]:
+def post_reports(intake_url: str, count: int, key: str, seed: int = 7) -> list[DemoCase]:
     rng = random.Random(seed)
     units = load_demo_registry().by_level(Level.UNIT)
     made: list[DemoCase] = []
@@ -49,21 +57,22 @@ def post_reports(intake_url: str, count: int, seed: int = 7) -> list[DemoCase]:
                 "external_ref": f"demo-{seed}-{i}",
                 "category": category, "title": title, "description": text,
                 "unit_code": unit.code,
-                "reporter": {"id": f"gw-{unit.code[:15]}", "role": "grid_worker",
-                             "name": "网格员"},
             }
-            r = client.post("/api/reports", json=body)
+            grid = unit.code[:15]
+            r = client.post("/api/reports", json=body,
+                            headers=bearer(f"gw-{grid}", "grid_worker", grid, key, "网格员"))
             r.raise_for_status()
             made.append(DemoCase(uuid.UUID(r.json()["case_id"]), category))
     return made
 
 
-def wait_dispatched(dispatch_url: str, cases: list[DemoCase], timeout: float = 60) -> dict[
-        uuid.UUID, str]:
+def wait_dispatched(dispatch_url: str, cases: list[DemoCase], key: str,
+                    timeout: float = 60) -> dict[uuid.UUID, str]:
     """Wait until dispatch knows every case; returns case id -> department."""
     departments: dict[uuid.UUID, str] = {}
     deadline = time.monotonic() + timeout
-    with httpx.Client(base_url=dispatch_url, timeout=10) as client:
+    leader = bearer("leader-1", "leader", CITY_CODE, key, "市领导")
+    with httpx.Client(base_url=dispatch_url, timeout=10, headers=leader) as client:
         while len(departments) < len(cases) and time.monotonic() < deadline:
             for c in cases:
                 if c.case_id not in departments:
@@ -74,26 +83,26 @@ def wait_dispatched(dispatch_url: str, cases: list[DemoCase], timeout: float = 6
     return departments
 
 
-def walk(dispatch_url: str, departments: dict[uuid.UUID, str], share_closed: float = 0.4,
-         seed: int = 7) -> None:
+def walk(dispatch_url: str, departments: dict[uuid.UUID, str], key: str,
+         share_closed: float = 0.4, seed: int = 7) -> None:
     """Walk some cases through the loop: signed for, handled, verified and closed."""
     rng = random.Random(seed)
-    staff = {"id": "staff-001", "role": "department_staff", "name": "经办人"}
-    grid_worker = {"id": "gw-001", "role": "grid_worker", "name": "网格员"}
+    checker = bearer("gw-check", "grid_worker", CITY_CODE, key, "核查网格员")
+    dispatcher = bearer("dispatcher-1", "dispatcher", CITY_CODE, key, "派单员")
     with httpx.Client(base_url=dispatch_url, timeout=10) as client:
         for case_id, dept in departments.items():
+            staff = bearer(f"staff-{dept}", "department_staff", CITY_CODE, key,
+                           all_departments()[dept].name_zh + "经办人", department=dept)
             stage = rng.random()
             if stage < 0.25:
                 continue  # left dispatched, waiting to be signed for
-            client.post(f"/api/cases/{case_id}/sign-for",
-                        json={"department": dept, "actor": staff}).raise_for_status()
+            client.post(f"/api/cases/{case_id}/sign-for", headers=staff).raise_for_status()
             if stage < 1 - share_closed:
                 continue
-            client.post(f"/api/cases/{case_id}/handle",
-                        json={"department": dept, "actor": staff,
-                              "result": "已到现场处置完毕", "evidence": ["photo://after-1.jpg"]}
+            client.post(f"/api/cases/{case_id}/handle", headers=staff,
+                        json={"result": "已到现场处置完毕", "evidence": ["photo://after-1.jpg"]}
                         ).raise_for_status()
-            client.post(f"/api/cases/{case_id}/verify",
-                        json={"actor": grid_worker, "passed": True, "method": "on_site",
-                              "remark": "现场核查已整改", "satisfaction": 5}).raise_for_status()
-            client.post(f"/api/cases/{case_id}/close", json={"actor": staff}).raise_for_status()
+            client.post(f"/api/cases/{case_id}/verify", headers=checker,
+                        json={"passed": True, "method": "on_site", "remark": "现场核查已整改",
+                              "satisfaction": 5}).raise_for_status()
+            client.post(f"/api/cases/{case_id}/close", headers=dispatcher).raise_for_status()

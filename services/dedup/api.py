@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from services.dedup.application import DedupApplication
 from services.dedup.domain import CaseFile
+from shared.runtime.auth import CurrentCaller
 from shared.runtime.service import application
 from shared.runtime.store import NotFoundError
 
@@ -23,8 +24,10 @@ class CaseReports(BaseModel):
 
 
 @router.get("/cases/{case_id}")
-def case_reports(case_id: uuid.UUID, app: App) -> CaseReports:
+def case_reports(case_id: uuid.UUID, app: App, who: CurrentCaller) -> CaseReports:
     if case_id not in app.repository:
         raise NotFoundError("case", case_id)
     case: CaseFile = app.repository.get(case_id)
+    if not who.can_see(case.area_path):
+        raise NotFoundError("case", case_id)
     return CaseReports(case_id=case.id, report_ids=case.report_ids)

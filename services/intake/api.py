@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -12,16 +12,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from services.intake.application import IntakeApplication, Submission
 from services.intake.placement import UnknownPlace
 from shared.catalogue import categories, is_category
-from shared.events import Actor, Channel, Location
+from shared.events import Channel, Location
+from shared.runtime.auth import Caller, CurrentCaller, require_role
 from shared.runtime.service import application
 from shared.runtime.store import NotFoundError
 
 router = APIRouter(prefix="/api", tags=["intake"])
+REPORTERS = ("grid_worker", "unit_leader")
 App = Annotated[IntakeApplication, Depends(application)]
-
-
-class Reporter(Actor):
-    role: Literal["grid_worker", "unit_leader"]
 
 
 class GridReport(BaseModel):
@@ -37,7 +35,6 @@ class GridReport(BaseModel):
     location: Location | None = None
     unit_code: str | None = Field(default=None, pattern=r"^\d{6,18}$")
     reported_at: AwareDatetime | None = None
-    reporter: Reporter
     attachments: list[str] = Field(default_factory=list, max_length=9)
 
     @field_validator("category")
@@ -63,7 +60,8 @@ class ReportAccepted(BaseModel):
 
 
 @router.post("/reports", status_code=202, response_model=ReportAccepted)
-def submit_report(body: GridReport, app: App, response: Response) -> ReportAccepted:
+def submit_report(body: GridReport, app: App, response: Response,
+                  who: Annotated[Caller, Depends(require_role(*REPORTERS))]) -> ReportAccepted:
     submission = Submission(
         channel=Channel.GRID_APP,
         external_ref=body.external_ref or str(uuid.uuid4()),
@@ -73,7 +71,7 @@ def submit_report(body: GridReport, app: App, response: Response) -> ReportAccep
         location=body.location,
         unit_code=body.unit_code,
         reported_at=body.reported_at or datetime.now(UTC),
-        reporter=Actor(id=body.reporter.id, role=body.reporter.role, name=body.reporter.name),
+        reporter=who.as_actor(),
         attachments=tuple(body.attachments),
     )
     try:
@@ -97,10 +95,10 @@ class ReportState(BaseModel):
 
 
 @router.get("/reports/{report_id}")
-def get_report(report_id: uuid.UUID, app: App) -> ReportState:
+def get_report(report_id: uuid.UUID, app: App, who: CurrentCaller) -> ReportState:
     report = app.get_report(report_id)
-    if report is None:
-        raise NotFoundError("report", report_id)
+    if report is None or not who.can_see(report.area_path):
+        raise NotFoundError("report", report_id)  # outside the caller's area: as if absent
     return ReportState(report_id=report.id, channel=report.channel, category=report.category,
                        area_path=report.area_path, placed=report.placed)
 

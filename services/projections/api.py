@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from services.projections.readmodel import CaseReadModel
+from shared.places.codes import path_within
+from shared.runtime.auth import Caller, CurrentCaller
 from shared.runtime.service import application
 from shared.runtime.store import NotFoundError
 
@@ -63,6 +65,7 @@ class CaseFile(BaseModel):
 @router.get("/cases")
 def list_cases(
     model: Model,
+    who: CurrentCaller,
     status: str | None = None,
     department: str | None = None,
     area: Annotated[str | None, Query(pattern=r"^\d{6}(/\d{6,18})*$")] = None,
@@ -70,22 +73,25 @@ def list_cases(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> CaseList:
-    total, rows = model.list_cases(status=status, department=department, area=area,
+    scope = narrowest(who, area)
+    if scope is None:
+        return CaseList(total=0, items=[])
+    total, rows = model.list_cases(status=status, department=department, area=scope,
                                    category=category, limit=limit, offset=offset)
     return CaseList(total=total, items=[CaseSummary.model_validate(r) for r in rows])
 
 
 @router.get("/cases/{case_id}")
-def get_case(case_id: uuid.UUID, model: Model) -> CaseSummary:
-    row = model.get_case(case_id)
+def get_case(case_id: uuid.UUID, model: Model, who: CurrentCaller) -> CaseSummary:
+    row = visible(model, case_id, who)
     if row is None:
         raise NotFoundError("case", case_id)
     return CaseSummary.model_validate(row)
 
 
 @router.get("/cases/{case_id}/file")
-def case_file(case_id: uuid.UUID, model: Model) -> CaseFile:
-    row = model.get_case(case_id)
+def case_file(case_id: uuid.UUID, model: Model, who: CurrentCaller) -> CaseFile:
+    row = visible(model, case_id, who)
     if row is None:
         raise NotFoundError("case", case_id)
     events = [
@@ -100,6 +106,27 @@ def case_file(case_id: uuid.UUID, model: Model) -> CaseFile:
 
 @router.get("/stats/status")
 def status_counts(
-    model: Model, area: Annotated[str | None, Query(pattern=r"^\d{6}(/\d{6,18})*$")] = None
+    model: Model, who: CurrentCaller,
+    area: Annotated[str | None, Query(pattern=r"^\d{6}(/\d{6,18})*$")] = None,
 ) -> dict[str, int]:
-    return model.counts_by_status(area)
+    scope = narrowest(who, area)
+    return model.counts_by_status(scope) if scope is not None else {}
+
+
+def narrowest(who: Caller, area: str | None) -> str | None:
+    """The caller's own area, or a requested area inside it; None if it lies outside."""
+    if area is None:
+        return who.area
+    if path_within(area, who.area):
+        return area
+    if path_within(who.area, area):
+        return who.area  # asked for a wider area: the caller still sees only their own
+    return None
+
+
+def visible(model: CaseReadModel, case_id: uuid.UUID, who: Caller) -> dict[str, Any] | None:
+    """A case outside the caller's area is answered as absent: ids reveal nothing."""
+    row = model.get_case(case_id)
+    if row is None or not row.get("area_path") or not who.can_see(row["area_path"]):
+        return None
+    return row

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel
 
 from services.supervision.application import SupervisionApplication
 from services.supervision.domain import Watch
+from shared.runtime.auth import Caller, CurrentCaller, require_role
 from shared.runtime.clock import DrivenClock
 from shared.runtime.service import application
 from shared.runtime.store import NotFoundError
@@ -39,17 +40,21 @@ class ClockState(BaseModel):
 
 
 @router.get("/cases/{case_id}")
-def get_watch(case_id: uuid.UUID, app: App) -> WatchState:
+def get_watch(case_id: uuid.UUID, app: App, who: CurrentCaller) -> WatchState:
     if case_id not in app.repository:
         raise NotFoundError("watch for case", case_id)
     w: Watch = app.repository.get(case_id)
+    if not who.can_see(w.area_path):
+        raise NotFoundError("watch for case", case_id)
     return WatchState(case_id=w.id, department=w.department,
                       deadlines={k: v[1] for k, v in w.deadlines.items()},
                       done=sorted(w.done), fired=sorted(w.fired), ended=w.ended)
 
 
 @router.put("/clock")
-async def set_clock(body: ClockSet, app: App) -> ClockState:
+async def set_clock(body: ClockSet, app: App,
+                    who: Annotated[Caller, Depends(require_role("administrator"))]
+                    ) -> ClockState:
     """Move the driven clock forward and fire what became due (only with GOV_CLOCK=driven)."""
     if not isinstance(app.clock, DrivenClock):
         raise HTTPException(409, detail={"rule": "clock_not_driven",

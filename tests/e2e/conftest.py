@@ -5,6 +5,7 @@ processes started the way `govctl run` starts them."""
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import httpx
 import pytest
 
 from govctl.processes import REPO, Stack, infra
+from shared.runtime.auth import issue_token
 
 # E2E_SLOT=N gives a session its own broker, database and ports, so several sessions
 # (parallel workers, a developer beside CI) never share state.
@@ -21,6 +23,7 @@ SLOT = int(os.environ.get("E2E_SLOT", "0"))
 KAFKA_ENV = {"KAFKA_STATE_DIR": str(REPO / ".local" / f"kafka-test{SLOT}"),
              "KAFKA_PORT": str(29092 + 10 * SLOT), "KAFKA_CONTROLLER_PORT": str(29093 + 10 * SLOT)}
 PG_ENV = {"PG_STATE_DIR": str(REPO / ".local" / f"pg-test{SLOT}"), "PG_PORT": str(25432 + SLOT)}
+AUTH_SECRET = secrets.token_hex(32)  # this session's signing key, shared with the services
 TEST_PORTS = {name: 8201 + 100 * SLOT + i for i, name in
               enumerate(("intake", "dedup", "dispatch", "supervision", "projections"))}
 
@@ -48,7 +51,8 @@ def stack(kafka: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactor
           ) -> Iterator[Stack]:
     data = tmp_path_factory.mktemp("stack")
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, "DATABASE_URL": postgres_url,
-           "GOV_DATA_DIR": str(data), "GOV_CLOCK": "driven", "GOV_LOG_JSON": "true"}
+           "GOV_DATA_DIR": str(data), "GOV_CLOCK": "driven", "GOV_LOG_JSON": "true",
+           "GOV_AUTH_SECRET": AUTH_SECRET}
     s = Stack(env=env, log_dir=Path(os.environ.get("E2E_LOG_DIR", data / "logs")),
               ports=dict(TEST_PORTS))
     s.start()
@@ -70,3 +74,15 @@ def eventually(check: Callable[[], Any], timeout: float = 60, every: float = 0.2
             last = exc
         time.sleep(every)
     raise AssertionError(f"not reached within {timeout}s; last: {last!r}")
+
+
+def auth(sub: str, role: str, place: str = "350300", name: str = "",
+         department: str | None = None) -> dict[str, str]:
+    """Headers of a signed-in user (place: an area code; the city by default)."""
+    token = issue_token(sub, role, place, name, department, key=AUTH_SECRET)
+    return {"Authorization": f"Bearer {token}"}
+
+
+GRID_WORKER = auth("gw-0001", "grid_worker", "350300", "林网格")
+LEADER = auth("leader-1", "leader", "350300", "市领导")
+ADMIN = auth("admin-1", "administrator", "350300", "管理员")

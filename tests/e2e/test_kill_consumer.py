@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from govctl.processes import Stack
-from tests.e2e.conftest import eventually
+from tests.e2e.conftest import GRID_WORKER, LEADER, eventually
 from tests.e2e.test_closed_loop import report
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +21,7 @@ CASES = 150
 
 
 def post_all(stack: Stack, refs: list[str], case_ids: list[str]) -> None:
-    with httpx.Client(base_url=stack.url("intake"), timeout=30) as client:
+    with httpx.Client(base_url=stack.url("intake"), timeout=30, headers=GRID_WORKER) as client:
         for ref in refs:
             r = client.post("/api/reports", json=report(ref))
             r.raise_for_status()
@@ -44,13 +44,13 @@ def test_sigkill_dedup_mid_flow_loses_and_doubles_nothing(stack: Stack) -> None:
     assert len(case_ids) == CASES
 
     def all_dispatched() -> bool:
-        r = httpx.get(f"{stack.url('projections')}/api/cases",
+        r = httpx.get(f"{stack.url('projections')}/api/cases", headers=LEADER,
                       params={"status": "dispatched", "limit": 500})
         found = {c["case_id"] for c in r.json()["items"]}
         return set(case_ids) <= found
 
     eventually(all_dispatched, timeout=120)
-    with httpx.Client(base_url=stack.url("projections"), timeout=30) as client:
+    with httpx.Client(base_url=stack.url("projections"), timeout=30, headers=LEADER) as client:
         for case_id in case_ids:
             events = client.get(f"/api/cases/{case_id}/file").json()["events"]
             # (Supervision may have alarms too: an earlier test drove its clock ahead.)
@@ -58,5 +58,6 @@ def test_sigkill_dedup_mid_flow_loses_and_doubles_nothing(stack: Stack) -> None:
             assert kinds == {"case.reported": 1, "case.registered": 1, "case.dispatched": 1}, (
                 case_id, kinds)
             assert len({e["event_id"] for e in events}) == len(events)
-            dedup_view = httpx.get(f"{stack.url('dedup')}/api/dedup/cases/{case_id}").json()
+            dedup_view = httpx.get(f"{stack.url('dedup')}/api/dedup/cases/{case_id}",
+                                   headers=LEADER).json()
             assert len(dedup_view["report_ids"]) == 1

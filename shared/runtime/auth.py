@@ -1,0 +1,142 @@
+"""Who is calling: signed tokens (JWT, HS256) carrying a role and a place in the hierarchy.
+
+Every route takes the caller from `Depends(caller)`; the person in a recorded event is the
+token's subject, never a name typed into a request body. A caller sees their own place
+and everything below it (`Caller.can_see`). Services authenticate to each other with
+tokens of role `service`.
+
+Secrets: `GOV_AUTH_SECRET`. In production (`GOV_ENV=production`) a missing or short secret
+stops the service at start. In development the secret is generated once per data
+directory (`<GOV_DATA_DIR>/auth.secret`, mode 600) so the local services agree on it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import jwt
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from shared.events import Actor
+from shared.places.codes import code_area_path, join_path, path_within
+
+Role = Literal["grid_worker", "unit_leader", "hotline_operator", "dispatcher",
+               "department_staff", "supervisor", "leader", "administrator", "service"]
+ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
+ALGORITHM = "HS256"
+MIN_SECRET_BYTES = 32
+
+
+class AuthConfigError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Caller:
+    id: str
+    role: str
+    name: str
+    place: str  # area code of the caller's place (city ... unit)
+    department: str | None = None  # for department staff
+
+    @property
+    def area_path(self) -> tuple[str, ...]:
+        return code_area_path(self.place)
+
+    @property
+    def area(self) -> str:
+        return join_path(self.area_path)
+
+    def can_see(self, area_path: str | tuple[str, ...] | list[str]) -> bool:
+        path = area_path if isinstance(area_path, str) else join_path(tuple(area_path))
+        return path_within(path, self.area)
+
+    def as_actor(self) -> Actor:
+        return Actor(id=self.id, role=self.role, name=self.name)
+
+
+def secret(data_dir: Path | None = None) -> str:
+    value = os.environ.get("GOV_AUTH_SECRET", "")
+    production = os.environ.get("GOV_ENV", "development") == "production"
+    if value:
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            raise AuthConfigError(f"GOV_AUTH_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        return value
+    if production:
+        raise AuthConfigError("GOV_AUTH_SECRET is required when GOV_ENV=production")
+    return _development_secret(data_dir or Path(os.environ.get("GOV_DATA_DIR", "var")))
+
+
+@cache
+def _development_secret(data_dir: Path) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "auth.secret"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def issue_token(sub: str, role: str, place: str, name: str = "",
+                department: str | None = None, ttl: timedelta = timedelta(hours=12),
+                key: str | None = None) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    code_area_path(place)  # raises on a malformed place code
+    now = datetime.now(UTC)
+    claims = {"sub": sub, "role": role, "place": place, "name": name, "iat": now,
+              "exp": now + ttl}
+    if department:
+        claims["dept"] = department
+    return jwt.encode(claims, key or secret(), algorithm=ALGORITHM)
+
+
+def decode_token(token: str, key: str | None = None) -> Caller:
+    try:
+        claims = jwt.decode(token, key or secret(), algorithms=[ALGORITHM],
+                            options={"require": ["sub", "role", "place", "exp"]})
+        if claims["role"] not in ROLES:
+            raise jwt.InvalidTokenError("unknown role")
+        code_area_path(claims["place"])
+    except (jwt.InvalidTokenError, ValueError) as exc:
+        raise HTTPException(401, detail=f"invalid token: {exc}",
+                            headers={"WWW-Authenticate": "Bearer"}) from None
+    return Caller(id=claims["sub"], role=claims["role"], name=claims.get("name", ""),
+                  place=claims["place"], department=claims.get("dept"))
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def caller(request: Request,
+           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+           ) -> Caller:
+    """FastAPI dependency: the authenticated caller, or 401."""
+    if credentials is None:
+        raise HTTPException(401, detail="missing bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return decode_token(credentials.credentials)
+
+
+def require_role(*roles: str) -> Callable[..., Caller]:
+    """FastAPI dependency factory: the caller, if their role is one of `roles`, else 403."""
+
+    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if who.role not in roles:
+            raise HTTPException(403, detail=f"role {who.role} may not do this; "
+                                            f"needs one of {', '.join(roles)}")
+        return who
+
+    return check
+
+
+CurrentCaller = Annotated[Caller, Depends(caller)]
