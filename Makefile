@@ -21,6 +21,9 @@ run-postgres: install
 test: install  ## unit, e2e (real Kafka + PostgreSQL, started by the tests themselves)
 	$(PY) -m pytest -q -ra
 
+test-faults: install  ## the fault-injection suite alone, with its figures
+	$(PY) -m pytest -q -ra -m faults tests/faults
+
 test-unit: install
 	$(PY) -m pytest -q -m "not e2e and not faults" tests/unit
 

@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 
 from shared.events import ContractError, parse_event
 from shared.runtime.metrics import APPLIED, BATCH_SECONDS, CONSUMED, SKIPPED
+from shared.runtime.resilience import retrying
 from shared.runtime.store import Inbound
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class BatchConsumer:
             return
         messages = [to_inbound(r) for r in fresh]
         started = time.perf_counter()
-        recorded = await self._record(messages)
+        recorded = await retrying(lambda: self._record(messages), "record batch")
         BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
         if recorded:
             APPLIED.labels(self.service, tp.topic).inc(len(messages))

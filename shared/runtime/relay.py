@@ -26,6 +26,7 @@ from shared.events import serialize_event
 from shared.events.envelope import IntegrationEvent
 from shared.events.topics import DEAD_LETTER
 from shared.runtime.metrics import OUTBOX_LAG, PUBLISHED
+from shared.runtime.resilience import retrying
 from shared.runtime.store import DeadLetter, ServiceApplication
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,18 @@ class Outgoing:
     headers: list[tuple[str, bytes]]
 
 
+@dataclass(frozen=True)
+class Fanout:
+    """One integration event published to the service's topic and to `also` (e.g. the
+    department topics of dispatch). Same event id everywhere, so copies are recognisable."""
+
+    event: IntegrationEvent
+    also: tuple[str, ...] = ()
+
+
 # A service's translation of one stored domain event into what goes on the wire, or None
 # for events that stay inside the service.
-Translate = Callable[[Any], IntegrationEvent | None]
+Translate = Callable[[Any], IntegrationEvent | Fanout | None]
 
 
 def outgoing(event: IntegrationEvent, topic: str) -> Outgoing:
@@ -158,10 +168,10 @@ class OutboxRelay:
 
     async def run(self) -> None:
         while True:
-            if not await asyncio.to_thread(self.lease.acquire):
+            if not await retrying(lambda: asyncio.to_thread(self.lease.acquire), "lease"):
                 await asyncio.sleep(1.0)  # another instance relays this store
                 continue
-            published = await self.relay_once()
+            published = await retrying(self.relay_once, "relay")
             if published < self.batch_size:
                 await self._idle()
 
@@ -178,7 +188,7 @@ class OutboxRelay:
         if not notifications:
             OUTBOX_LAG.labels(self.service).set(0)
             return 0
-        messages = [m for n in notifications if (m := self._to_message(n)) is not None]
+        messages = [m for n in notifications for m in self._to_messages(n)]
         acks = [
             await self.producer.send(m.topic, m.value, key=m.key, headers=m.headers)
             for m in messages
@@ -194,12 +204,17 @@ class OutboxRelay:
         OUTBOX_LAG.labels(self.service).set(max(0, max_id - last))
         return len(notifications)
 
-    def _to_message(self, notification: Notification) -> Outgoing | None:
+    def _to_messages(self, notification: Notification) -> list[Outgoing]:
         domain_event = self.app.mapper.to_domain_event(notification)
         if isinstance(domain_event, DeadLetter.Recorded):  # type: ignore[attr-defined]
-            return dead_letter_message(self.service, domain_event)
+            return [dead_letter_message(self.service, domain_event)]
         integration = self.translate(domain_event)
-        return outgoing(integration, self.topic) if integration is not None else None
+        if integration is None:
+            return []
+        if isinstance(integration, Fanout):
+            topics = dict.fromkeys((self.topic, *integration.also))  # once each, in order
+            return [outgoing(integration.event, t) for t in topics]
+        return [outgoing(integration, self.topic)]
 
     def close(self) -> None:
         self.lease.release()
