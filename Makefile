@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: install run run-postgres test test-unit lint schema bench clean infra-stop
+.PHONY: install run run-postgres test test-unit test-faults lint schema bench soak clean infra-stop
 
 install: $(STAMP)
 $(STAMP): pyproject.toml
@@ -37,6 +37,9 @@ schema: install  ## JSON Schema of every event + the AsyncAPI document, from the
 
 bench: install  ## benchmarks beside baselines -> bench/results/latest.json
 	$(PY) -m bench
+
+soak: install  ## ten minutes of steady load: throughput and memory over time (not in CI)
+	$(PY) -m bench.soak
 
 infra-stop:
 	bash deploy/local/kafka.sh stop

@@ -15,10 +15,8 @@ from typing import Any
 
 import httpx
 
+from govctl.load import distinct_reports
 from govctl.processes import Stack
-from shared.catalogue import categories
-from shared.places.demo import load_demo_registry
-from shared.places.model import Level
 from tests.e2e.conftest import GRID_WORKER, LEADER, PG_ENV, eventually
 
 CHAIN = ("case.reported", "case.registered", "case.dispatched")
@@ -67,25 +65,6 @@ class Load:
         assert self.thread is not None
         self.thread.join()
         assert not self.errors, f"reports never accepted: {self.errors[:3]}"
-
-
-def distinct_reports(count: int) -> list[dict[str, Any]]:
-    """Reports that are genuinely different problems, so that duplicate detection keeps
-    them apart: the same category never recurs in the same town, and texts differ."""
-    registry = load_demo_registry()
-    towns = registry.by_level(Level.TOWN)
-    cats = list(categories().values())
-    reports = []
-    for i in range(count):
-        k, r = i % len(cats), i // len(cats)
-        town = towns[(k * 7 + r) % len(towns)]
-        units = registry.descendants(town.code, Level.UNIT)
-        unit = units[len(units) // 2]
-        reports.append({
-            "category": cats[k].code, "unit_code": unit.code,
-            "description": f"{town.name_zh}{unit.name_zh}：{cats[k].name_zh}，"
-                           f"点位{r}号，{uuid.uuid4().hex[:6]}"})
-    return reports
 
 
 @dataclass(frozen=True)
