@@ -1,0 +1,14 @@
+from tests.pii_patterns import find_personal_data
+
+
+def test_finds_a_mobile_number_and_a_resident_id_but_not_masks_or_place_codes() -> None:
+    text = "来电人 13812345678，身份证 11010519491231002X，已脱敏 138****5678"
+    assert find_personal_data(text) == ["13812345678", "11010519491231002X"]
+    assert find_personal_data("身份证 110105194912310021（校验位错）") == []
+
+
+def test_no_code_of_the_demo_city_is_taken_for_personal_data() -> None:
+    from shared.places.demo import load_demo_registry
+
+    codes = " ".join(p.code for p in load_demo_registry().places)
+    assert find_personal_data(codes) == []
