@@ -3,9 +3,13 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 STAMP := .venv/.installed
 
-.PHONY: install run run-postgres test test-unit test-faults lint schema bench soak clean infra-stop
+.PHONY: install run run-postgres test test-unit test-faults lint schema bench validate-k8s soak clean infra-stop
 
-install: $(STAMP)
+NODE_STAMP := services/portal/node_modules/.package-lock.json
+
+install: $(STAMP) $(NODE_STAMP)
+$(NODE_STAMP): services/portal/package-lock.json  ## the portal's ECharts, from the npm registry
+	cd services/portal && npm ci --no-audit --no-fund
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
@@ -37,6 +41,9 @@ schema: install  ## JSON Schema of every event + the AsyncAPI document, from the
 
 bench: install  ## benchmarks beside baselines -> bench/results/latest.json
 	$(PY) -m bench
+
+validate-k8s: install  ## render deploy/k8s (base, dev, prod) with kustomize; validate offline
+	$(PY) -m deploy.k8s.validate
 
 soak: install  ## ten minutes of steady load: throughput and memory over time (not in CI)
 	$(PY) -m bench.soak

@@ -64,6 +64,7 @@ def _print_urls(stack: Stack) -> None:
     for name in SERVICES:
         console.print(f"  {name:<12} {stack.url(name)}/docs")
     console.print(f"  case list    {stack.url('projections')}/api/cases")
+    console.print(f"  [bold]web pages    {stack.url('portal')}/[/] (pick a demo identity)")
     console.print("  try:         curl -s localhost:8101/api/categories | head\n"
                   "Ctrl-C stops everything.")
 

@@ -23,6 +23,7 @@ SERVICES: dict[str, int] = {
     "dispatch": 8103,
     "supervision": 8104,
     "projections": 8105,
+    "portal": 8100,  # the web pages, and one origin in front of the APIs above
 }
 
 

@@ -12,11 +12,14 @@ usage: ${0##*/} install
 EOF
 }
 
+CJK_FONT=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+
 log() { printf 'chromium: %s\n' "$*"; }
 die() { printf 'chromium: error: %s\n' "$*" >&2; exit 1; }
 
 cmd_install() {
-  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+  # A CJK font too: the pages speak Chinese first, and screenshots must show it.
+  if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver && -e "$CJK_FONT" ]]; then
     log "installed: $(/usr/bin/chromium --version 2>/dev/null)"
     return 0
   fi
@@ -24,7 +27,7 @@ cmd_install() {
   log "installing chromium and chromium-driver with apt-get"
   # Lock timeout: wait for a concurrent apt/dpkg run instead of failing.
   apt-get -o DPkg::Lock::Timeout=300 update -q
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q chromium chromium-driver
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q chromium chromium-driver fonts-wqy-microhei
   log "installed: $(/usr/bin/chromium --version)"
 }
 

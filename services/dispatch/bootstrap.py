@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from services.dispatch.api import router
-from services.dispatch.application import DispatchApplication
+from services.dispatch.application import DispatchApplication, DispatchSettings
 from services.dispatch.outbox import to_integration
+from services.dispatch.reference_api import router as reference_router
 from shared.events import topics
 from shared.runtime.service import ServiceSpec
 
@@ -14,7 +15,8 @@ SPEC = ServiceSpec(
     port=8103,
     build=DispatchApplication,
     consumes=(topics.DEDUP,),
-    publishes=topics.DISPATCH,
+    publishes=topics.DISPATCH,  # and each department's gov.dispatch.dept.<code> (outbox.py)
     translate=to_integration,
-    routers=(router,),
+    routers=(router, reference_router),
+    settings_class=DispatchSettings,
 )

@@ -1,54 +1,41 @@
-"""Intake over HTTP: the grid worker's and unit leader's report from the phone app."""
+"""Intake over HTTP: one route per channel (same models as the channel topics), the
+report read API (personal data masked), the manual placement queue, and attachments."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, UploadFile
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.intake.application import IntakeApplication, Submission
+from services.intake.application import IntakeApplication, Receipt
+from services.intake.channels import (
+    CategoryUnknown,
+    Draft,
+    GridReport,
+    HotlineTransfer,
+    InspectionFinding,
+    PetitionTransfer,
+    PoliceIncident,
+    normalise,
+)
+from services.intake.limits import LimitedRoute
 from services.intake.placement import UnknownPlace
-from shared.catalogue import categories, is_category
-from shared.events import Channel, Location
+from shared.catalogue import categories
+from shared.events import Location
 from shared.runtime.auth import Caller, CurrentCaller, require_role
 from shared.runtime.service import application
 from shared.runtime.store import NotFoundError
 
-router = APIRouter(prefix="/api", tags=["intake"])
-REPORTERS = ("grid_worker", "unit_leader")
+router = APIRouter(prefix="/api", tags=["intake"], route_class=LimitedRoute)
 App = Annotated[IntakeApplication, Depends(application)]
-
-
-class GridReport(BaseModel):
-    """A report from the grid app. `external_ref` is the app's own draft id: sending the
-    same one again returns the same case and records nothing new."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    external_ref: str | None = Field(default=None, min_length=1, max_length=128)
-    category: str = Field(min_length=1, max_length=64)
-    title: str = Field(default="", max_length=200)
-    description: str = Field(min_length=2, max_length=4000)
-    location: Location | None = None
-    unit_code: str | None = Field(default=None, pattern=r"^\d{6,18}$")
-    reported_at: AwareDatetime | None = None
-    attachments: list[str] = Field(default_factory=list, max_length=9)
-
-    @field_validator("category")
-    @classmethod
-    def _known_category(cls, v: str) -> str:
-        if not is_category(v):
-            raise ValueError(f"unknown category {v!r}; see GET /api/categories")
-        return v
-
-    @model_validator(mode="after")
-    def _somewhere(self) -> GridReport:
-        if self.location is None and self.unit_code is None:
-            raise ValueError("give a location (lon, lat) or a unit_code")
-        return self
+REPORTERS = ("grid_worker", "unit_leader")
+PLACERS = ("dispatcher", "administrator")
+QUEUE_READERS = ("dispatcher", "administrator", "leader", "supervisor")
 
 
 class ReportAccepted(BaseModel):
@@ -59,26 +46,20 @@ class ReportAccepted(BaseModel):
     duplicate_submission: bool
 
 
-@router.post("/reports", status_code=202, response_model=ReportAccepted)
-def submit_report(body: GridReport, app: App, response: Response,
-                  who: Annotated[Caller, Depends(require_role(*REPORTERS))]) -> ReportAccepted:
-    submission = Submission(
-        channel=Channel.GRID_APP,
-        external_ref=body.external_ref or str(uuid.uuid4()),
-        category=body.category,
-        title=body.title,
-        description=body.description,
-        location=body.location,
-        unit_code=body.unit_code,
-        reported_at=body.reported_at or datetime.now(UTC),
-        reporter=who.as_actor(),
-        attachments=tuple(body.attachments),
-    )
+def _field_error(field: str, msg: str) -> HTTPException:
+    return HTTPException(422, detail=[{"loc": ["body", field], "msg": msg,
+                                       "type": "value_error"}])
+
+
+def accept(app: IntakeApplication, body: Any, who: Caller, response: Response) -> ReportAccepted:
+    """Normalise, place, record once: shared by every channel's route."""
     try:
-        receipt = app.receive(submission)
+        draft: Draft = normalise(body, who.as_actor(), now=datetime.now(UTC), city=who.place)
+        receipt: Receipt = app.receive(draft)
+    except CategoryUnknown as exc:
+        raise _field_error("category", str(exc)) from None
     except UnknownPlace as exc:
-        raise HTTPException(422, detail=[{"loc": ["body", "unit_code"], "msg": str(exc),
-                                          "type": "value_error"}]) from None
+        raise _field_error("unit_code", str(exc)) from None
     if not receipt.created:
         response.status_code = 200
     return ReportAccepted(report_id=receipt.report_id, case_id=receipt.case_id,
@@ -86,24 +67,188 @@ def submit_report(body: GridReport, app: App, response: Response,
                           duplicate_submission=not receipt.created)
 
 
+@router.post("/reports", status_code=202, response_model=ReportAccepted)
+def submit_report(body: GridReport, app: App, response: Response,
+                  who: Annotated[Caller, Depends(require_role(*REPORTERS))]) -> ReportAccepted:
+    """网格员/单元长上报 (grid app)."""
+    return accept(app, body, who, response)
+
+
+@router.post("/channels/inspection", status_code=202, response_model=ReportAccepted)
+def inspection_finding(
+        body: InspectionFinding, app: App, response: Response,
+        who: Annotated[Caller, Depends(require_role("department_staff", "service"))]
+) -> ReportAccepted:
+    """部门巡查发现: staff report for their own department only."""
+    if who.role == "department_staff" and who.department != body.department:
+        raise HTTPException(403, detail=f"you inspect for {who.department}, "
+                                        f"not {body.department}")
+    return accept(app, body, who, response)
+
+
+@router.post("/channels/hotline_12345", status_code=202, response_model=ReportAccepted)
+def hotline_transfer(
+        body: HotlineTransfer, app: App, response: Response,
+        who: Annotated[Caller, Depends(require_role("hotline_operator", "service"))]
+) -> ReportAccepted:
+    """12345热线转办."""
+    return accept(app, body, who, response)
+
+
+@router.post("/channels/police", status_code=202, response_model=ReportAccepted)
+def police_incident(
+        body: PoliceIncident, app: App, response: Response,
+        who: Annotated[Caller, Depends(require_role("service", "dispatcher"))]
+) -> ReportAccepted:
+    """公安非警务警情."""
+    return accept(app, body, who, response)
+
+
+@router.post("/channels/petition", status_code=202, response_model=ReportAccepted)
+def petition_transfer(
+        body: PetitionTransfer, app: App, response: Response,
+        who: Annotated[Caller, Depends(require_role("service", "dispatcher"))]
+) -> ReportAccepted:
+    """信访转办件."""
+    return accept(app, body, who, response)
+
+
+@router.get("/channels/pii-key")
+def personal_data_key(app: App) -> dict[str, str]:
+    """Intake's public key: channels seal personal fields with it before using Kafka
+    (shared.pii.seal_for_transport)."""
+    return {"kid": app.vault.transport_kid(), "alg": "RSA-OAEP-256+A256GCM",
+            "public_key_pem": app.vault.transport_public_pem()}
+
+
+# -- reading -------------------------------------------------------------------------------
+
+class Contact(BaseModel):
+    role: str
+    name: str
+    phone: str
+    id_number: str
+    email: str
+
+
 class ReportState(BaseModel):
     report_id: uuid.UUID
+    case_id: uuid.UUID
     channel: str
+    external_ref: str
     category: str
+    title: str
+    description: str
+    address: str
     area_path: list[str]
+    place_code: str | None
     placed: bool
+    status: str
+    department: str | None
+    reported_at: datetime
+    attachments: list[str]
+    contact: Contact | None = None  # masked: 138****5678
+
+
+def report_state(row: dict[str, Any]) -> ReportState:
+    c = row["contact"]
+    contact = None if not c else Contact(
+        role=c["role"], name=c["name_masked"], phone=c["phone_masked"],
+        id_number=c["id_number_masked"], email=c["email_masked"])
+    return ReportState(
+        report_id=row["report_id"], case_id=row["case_id"], channel=row["channel"],
+        external_ref=row["external_ref"], category=row["category"], title=row["title"] or "",
+        description=row["description"] or "", address=row["address"] or "",
+        area_path=row["area_path"].split("/"), place_code=row["place_code"],
+        placed=row["placed"], status=row["status"], department=row["department"],
+        reported_at=row["reported_at"], attachments=list(row["attachments"] or ()),
+        contact=contact)
+
+
+@router.get("/reports/unplaced")
+def unplaced_reports(app: App,
+                     who: Annotated[Caller, Depends(require_role(*QUEUE_READERS))]
+                     ) -> list[ReportState]:
+    """The manual placement queue: reports that arrived outside every grid (oldest first)."""
+    app.index.catch_up()
+    rows = app.index.find(placed=False, area=who.area)
+    return [report_state(r) for r in reversed(rows)]
+
+
+@router.get("/reports/stats")
+def report_stats(app: App, who: CurrentCaller, channel: str | None = None) -> dict[str, int]:
+    """Reports in the caller's area by what became of them (reported = not yet decided by
+    dedup; in_review, registered, merged, dispatched ... closed), e.g. to follow a replay."""
+    app.index.catch_up()
+    return app.index.status_counts(who.area, channel)
 
 
 @router.get("/reports/{report_id}")
 def get_report(report_id: uuid.UUID, app: App, who: CurrentCaller) -> ReportState:
-    report = app.get_report(report_id)
-    if report is None or not who.can_see(report.area_path):
+    app.index.catch_up()
+    row = app.index.get(str(report_id))
+    if row is None or not who.can_see(row["area_path"]):
         raise NotFoundError("report", report_id)  # outside the caller's area: as if absent
-    return ReportState(report_id=report.id, channel=report.channel, category=report.category,
-                       area_path=report.area_path, placed=report.placed)
+    return report_state(row)
+
+
+class PlacementBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    place_code: str | None = Field(default=None, pattern=r"^\d{6,18}$")
+    location: Location | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> PlacementBody:
+        if self.place_code is None and self.location is None:
+            raise ValueError("give a place_code or a location")
+        return self
+
+
+@router.post("/reports/{report_id}/placement")
+def place_report(report_id: uuid.UUID, body: PlacementBody, app: App,
+                 who: Annotated[Caller, Depends(require_role(*PLACERS))]) -> ReportState:
+    """人工定位: put an unplaced report where it belongs; records case.placed."""
+    app.index.catch_up()
+    row = app.index.get(str(report_id))
+    if row is None or not who.can_see(row["area_path"]):
+        raise NotFoundError("report", report_id)
+    try:
+        app.place_manually(report_id, body.place_code, body.location, who.as_actor())
+    except UnknownPlace as exc:
+        raise _field_error("place_code", str(exc)) from None
+    app.index.catch_up()
+    placed = app.index.get(str(report_id))
+    assert placed is not None
+    return report_state(placed)
 
 
 @router.get("/categories")
 def list_categories() -> list[dict[str, str]]:
     return [{"code": c.code, "name_zh": c.name_zh, "name_en": c.name_en}
             for c in categories().values()]
+
+
+# -- attachments ---------------------------------------------------------------------------
+
+@router.post("/attachments", status_code=201)
+async def upload_attachment(file: UploadFile, request: Request, who: CurrentCaller
+                            ) -> dict[str, Any]:
+    """Store a photo once (content-addressed); reports carry its att:// reference."""
+    settings = request.app.state.runtime.settings
+    data = await file.read()
+    limit = int(getattr(settings, "max_attachment_bytes", 10 << 20))
+    if len(data) > limit:
+        raise HTTPException(413, detail=f"attachment larger than {limit} bytes")
+    if not data:
+        raise _field_error("file", "empty file")
+    digest = hashlib.sha256(data).hexdigest()
+    folder = Path(settings.data_dir) / "attachments"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / digest
+    if not target.exists():
+        tmp = target.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return {"ref": f"att://{digest}", "bytes": len(data),
+            "content_type": file.content_type or "application/octet-stream"}

@@ -1,37 +1,60 @@
-"""The intake application: receive a submission once, whatever the channel."""
+"""The intake application: receive a submission once, whatever the channel; follow what
+becomes of its case; place what arrived outside every grid."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any, cast
 
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.persistence import IntegrityError
 
-from services.intake.domain import Report, report_id
-from services.intake.placement import Placement, place
-from shared.events import Actor, Channel, Location
-from shared.places.demo import load_demo_registry
+from services.intake.channels import (
+    CategoryUnknown,
+    ChannelMessage,
+    Draft,
+    normalise,
+)
+from services.intake.domain import Report
+from services.intake.index import ReportIndex, make_engine
+from services.intake.placement import (
+    Placement,
+    UnknownPlace,
+    combined_registry,
+    place,
+    registry_files,
+)
+from shared.events import Actor, IntegrationEvent, Location
+from shared.events import dispatch as dispatch_events
+from shared.events.dedup import CaseRegistered, ReportMerged, ReportSplit, ReviewQueued
+from shared.pii import Person, PersonalDataVault, TransportError
 from shared.places.registry import PlaceRegistry
-from shared.runtime.meta import command_meta
+from shared.runtime.meta import command_meta, meta_from, system_actor
 from shared.runtime.settings import ServiceSettings
-from shared.runtime.store import ServiceApplication
+from shared.runtime.store import DomainError, Handler, NotFoundError, ServiceApplication
+
+# What dispatch publishes about a case, as intake's status of the report.
+FOLLOWED: dict[type[IntegrationEvent], str] = {
+    dispatch_events.CaseDispatched: "dispatched",
+    dispatch_events.CaseSignedFor: "signed_for",
+    dispatch_events.CaseReturned: "returned",
+    dispatch_events.CaseHandled: "handled",
+    dispatch_events.CaseVerified: "verified",
+    dispatch_events.CaseReopened: "reopened",
+    dispatch_events.CaseClosed: "closed",
+    dispatch_events.CaseEvaluated: "evaluated",
+}
 
 
-@dataclass(frozen=True)
-class Submission:
-    """What every channel adapter produces: one validated, normalised report."""
-
-    channel: Channel
-    external_ref: str
-    category: str
-    title: str
-    description: str
-    location: Location | None
-    unit_code: str | None
-    reported_at: datetime
-    reporter: Actor
-    attachments: tuple[str, ...] = ()
+# What dedup decides about the report itself.
+FROM_DEDUP: dict[type[IntegrationEvent], str] = {
+    CaseRegistered: "registered",
+    ReviewQueued: "in_review",  # 人工筛重: waits for a person
+    ReportSplit: "split",  # taken back out of a case; its own registration follows
+}
 
 
 @dataclass(frozen=True)
@@ -46,18 +69,28 @@ class Receipt:
 class IntakeApplication(ServiceApplication):
     name = "intake"
 
-    def __init__(self, settings: ServiceSettings, registry: PlaceRegistry | None = None) -> None:
+    def __init__(self, settings: ServiceSettings, registry: PlaceRegistry | None = None,
+                 vault: PersonalDataVault | None = None) -> None:
         super().__init__(settings)
-        self.registry = registry or load_demo_registry()
+        self.registry = registry or combined_registry(registry_files(settings))
+        self.engine = make_engine(settings)
+        self.vault = vault or PersonalDataVault(self.engine)
+        self.index = ReportIndex(self.engine, self)
+        self.actor = system_actor("intake")
 
-    def receive(self, s: Submission) -> Receipt:
-        rid = report_id(s.channel.value, s.external_ref)
-        existing = self._existing(rid)
-        if existing is not None:
+    def close(self) -> None:
+        self.engine.dispose()
+        super().close()
+
+    # -- receiving (HTTP) ----------------------------------------------------------------
+
+    def receive(self, draft: Draft) -> Receipt:
+        """Record a report once. Raises UnknownPlace, DomainError (sealed data that does
+        not open); a resubmission returns the first receipt and records nothing."""
+        rid = draft.report_id
+        if (existing := self._existing(rid)) is not None:
             return existing
-        where = place(self.registry, s.unit_code, *((s.location.lon, s.location.lat)
-                                                    if s.location else (None, None)))
-        report = self._new_report(rid, s, where)
+        report, where = self._new_report(draft)
         try:
             self.save(report)
         except IntegrityError:  # the same submission raced in from another request
@@ -66,29 +99,147 @@ class IntakeApplication(ServiceApplication):
             raise
         return Receipt(rid, rid, where.area_path, where.placed, created=True)
 
+    def receive_many(self, drafts: Sequence[Draft]) -> list[Receipt]:
+        """A batch in one transaction (bulk import); already known reports are skipped."""
+        fresh: dict[uuid.UUID, Report] = {}
+        receipts: list[Receipt] = []
+        for draft in drafts:
+            rid = draft.report_id
+            if (existing := self._existing(rid)) is not None or rid in fresh:
+                receipts.append(existing or Receipt(rid, rid, (), True, created=False))
+                continue
+            report, where = self._new_report(draft)
+            fresh[rid] = report
+            receipts.append(Receipt(rid, rid, where.area_path, where.placed, created=True))
+        if fresh:
+            self.save(*fresh.values())
+        return receipts
+
     def _existing(self, rid: uuid.UUID) -> Receipt | None:
         if rid not in self.repository:
             return None
         report: Report = self.repository.get(rid)
-        return Receipt(rid, rid, tuple(report.area_path), report.placed, created=False)
+        return Receipt(rid, report.merged_into or rid, tuple(report.area_path), report.placed,
+                       created=False)
 
-    @staticmethod
-    def _new_report(rid: uuid.UUID, s: Submission, where: Placement) -> Report:
-        return Report(
+    def placement(self, draft: Draft) -> Placement:
+        loc = draft.location
+        return place(self.registry, draft.unit_code, loc.lon if loc else None,
+                     loc.lat if loc else None, draft.city)
+
+    def _new_report(self, draft: Draft) -> tuple[Report, Placement]:
+        where = self.placement(draft)
+        rid = draft.report_id
+        report = Report(
             id=rid,
-            channel=s.channel.value,
-            external_ref=s.external_ref,
-            category=s.category,
-            title=s.title,
-            description=s.description,
-            location=s.location.model_dump() if s.location else None,
+            channel=draft.channel.value,
+            external_ref=draft.external_ref,
+            category=draft.category,
+            title=draft.title,
+            description=draft.description,
+            location=draft.location.model_dump() if draft.location else None,
             place_code=where.place_code,
             area_path=list(where.area_path),
             placed=where.placed,
-            reported_at=s.reported_at,
-            attachments=list(s.attachments),
-            meta=command_meta(s.reporter, rid),  # the report starts its case's correlation
+            reported_at=draft.reported_at,
+            attachments=list(draft.attachments),
+            meta=command_meta(draft.reporter, rid),  # the report starts its case's correlation
+            address=draft.address,
+            source_category=draft.source_category,
+            assigned_department=draft.assigned_department,
+            channel_details=dict(draft.channel_details),
+            contact=self._contact(draft, rid),
         )
+        return report, where
+
+    def _contact(self, draft: Draft, rid: uuid.UUID) -> dict[str, str] | None:
+        """Seal the person under their own key; the event keeps ciphertext and masks."""
+        person = draft.person
+        if draft.person_sealed is not None:
+            try:
+                person_data = self.vault.open_transport(draft.person_sealed)
+            except TransportError as exc:
+                raise DomainError("sealed_personal_data", str(exc)) from None
+            person = Person.from_dict(person_data)
+        if not person:
+            return None
+        sealed = self.vault.seal(person, aad=rid.bytes)
+        masked = person.masked()
+        return {"role": draft.person_role, "person_ref": sealed.person_ref, "alg": sealed.alg,
+                "nonce": sealed.nonce, "ciphertext": sealed.ciphertext,
+                "name_masked": masked["name"], "phone_masked": masked["phone"],
+                "id_number_masked": masked["id_number"], "email_masked": masked["email"]}
 
     def get_report(self, rid: uuid.UUID) -> Report | None:
         return self.repository.get(rid) if rid in self.repository else None
+
+    # -- manual placement ------------------------------------------------------------------
+
+    def place_manually(self, rid: uuid.UUID, place_code: str | None,
+                       location: Location | None, actor: Actor) -> Report:
+        report = self.get_report(rid)
+        if report is None:
+            raise NotFoundError("report", rid)
+        where = place(self.registry, place_code, location.lon if location else None,
+                      location.lat if location else None)
+        if not where.placed:
+            raise DomainError("outside_every_grid", "that point lies outside every grid; "
+                                                    "give a place_code")
+        report.place(where.place_code or where.area_path[-1], list(where.area_path),
+                     location.model_dump() if location else None, command_meta(actor, rid))
+        self.save(report)
+        return report
+
+    # -- consuming: channel topics, and what becomes of the case --------------------------
+
+    def handlers(self) -> dict[type[IntegrationEvent], Handler]:
+        followed: dict[Any, Handler] = dict.fromkeys(FOLLOWED, self.on_case_event)
+        followed[CaseRegistered] = self.on_case_event
+        followed[ReviewQueued] = self.on_case_event
+        followed[ReportSplit] = self.on_case_event
+        followed[ReportMerged] = self.on_merged
+        followed[ChannelMessage] = self.on_channel_message
+        return cast(dict[type[IntegrationEvent], Handler], followed)
+
+    def on_channel_message(self, message: ChannelMessage,
+                           processing: ProcessingEvent[uuid.UUID]) -> None:
+        draft = self._draft(message)
+        if self.exists(draft.report_id, processing):
+            return  # resent by the channel, or redelivered
+        try:
+            report, _ = self._new_report(draft)
+        except UnknownPlace as exc:
+            raise DomainError("unknown_place", str(exc)) from None
+        processing.collect_events(report)
+
+    @staticmethod
+    def _draft(message: ChannelMessage) -> Draft:
+        try:
+            return normalise(message.body, message.sender, now=datetime.now(UTC))
+        except CategoryUnknown as exc:
+            raise DomainError("category_unknown", str(exc)) from None
+
+    def on_case_event(self, event: IntegrationEvent,
+                      processing: ProcessingEvent[uuid.UUID]) -> None:
+        report = self._report_of(event.case_id, processing)
+        if report is None:
+            return  # a case that did not start in this intake
+        status = FROM_DEDUP.get(type(event)) or FOLLOWED[type(event)]
+        note = getattr(event, "reason", "") or getattr(event, "result", "") or ""
+        if report.follow(str(event.event_id), status, getattr(event, "department", None),
+                         str(note)[:200], meta_from(event, self.actor)):
+            processing.collect_events(report)
+
+    def on_merged(self, event: ReportMerged, processing: ProcessingEvent[uuid.UUID]) -> None:
+        report = self._report_of(event.report_id, processing)
+        if report is not None and report.merge_into(str(event.event_id), event.case_id,
+                                                    meta_from(event, self.actor)):
+            processing.collect_events(report)
+
+    def _report_of(self, rid: uuid.UUID, processing: ProcessingEvent[uuid.UUID]
+                   ) -> Report | None:
+        try:
+            report: Report = self.load(rid, processing)
+        except AggregateNotFoundError:
+            return None
+        return report

@@ -1,4 +1,5 @@
-"""A report (上报/来件): one submission from one channel, placed in the hierarchy."""
+"""A report (上报/来件): one submission from one channel, placed in the hierarchy, and
+what intake learns of its case afterwards (for Open311 status and the manual queue)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.runtime.store import DomainError
+
 Meta = dict[str, Any]
 
 REPORT_NAMESPACE = uuid.UUID("3f6c1d2e-7a4b-5c8d-9e0f-a1b2c3d4e5f6")
+
+# Case states as dispatch reports them; Open311 knows only open and closed.
+CLOSED_STATES = frozenset({"closed", "evaluated"})
 
 
 def report_id(channel: str, external_ref: str) -> uuid.UUID:
@@ -35,9 +41,64 @@ class Report(Aggregate):
         reported_at: datetime,
         attachments: list[str],
         meta: Meta,
+        address: str = "",
+        source_category: str = "",
+        assigned_department: str | None = None,
+        channel_details: dict[str, str] | None = None,
+        contact: dict[str, str] | None = None,  # sealed + masked: never plain text
     ) -> None:
         self.channel = channel
         self.external_ref = external_ref
         self.category = category
         self.area_path = area_path
+        self.place_code = place_code
         self.placed = placed
+        self.status = "reported"
+        self.department: str | None = assigned_department
+        self.merged_into: uuid.UUID | None = None
+        self.seen: list[str] = []  # ids of case events already applied (republishes)
+
+    def place(self, place_code: str, area_path: list[str], location: dict[str, float] | None,
+              meta: Meta) -> None:
+        if self.placed:
+            raise DomainError("already_placed", f"report {self.id} is placed at "
+                                                f"{self.place_code or '/'.join(self.area_path)}")
+        self._placed(place_code=place_code, area_path=area_path, location=location, meta=meta)
+
+    @event("Placed")
+    def _placed(self, place_code: str, area_path: list[str], location: dict[str, float] | None,
+                meta: Meta) -> None:
+        self.place_code = place_code
+        self.area_path = area_path
+        self.placed = True
+
+    def follow(self, source_event_id: str, status: str, department: str | None, note: str,
+               meta: Meta) -> bool:
+        """Record what happened to the case (from dedup and dispatch); False if known."""
+        if source_event_id in self.seen:
+            return False
+        self._status_changed(source_event_id=source_event_id, status=status,
+                             department=department, note=note, meta=meta)
+        return True
+
+    @event("StatusChanged")
+    def _status_changed(self, source_event_id: str, status: str, department: str | None,
+                        note: str, meta: Meta) -> None:
+        self.seen = [*self.seen[-31:], source_event_id]
+        self.status = status
+        if status == "split":
+            self.merged_into = None
+        if department:
+            self.department = department
+
+    def merge_into(self, source_event_id: str, case_id: uuid.UUID, meta: Meta) -> bool:
+        if source_event_id in self.seen or self.merged_into == case_id:
+            return False
+        self._merged(source_event_id=source_event_id, case_id=case_id, meta=meta)
+        return True
+
+    @event("Merged")
+    def _merged(self, source_event_id: str, case_id: uuid.UUID, meta: Meta) -> None:
+        self.seen = [*self.seen[-31:], source_event_id]
+        self.merged_into = case_id
+        self.status = "merged"

@@ -5,15 +5,26 @@ from __future__ import annotations
 from typing import Any
 
 from shared.events import Channel, IntegrationEvent, Location
-from shared.events.intake import CaseReported
+from shared.events.intake import CaseReported, PersonalData, ReportPlaced
 from shared.runtime.meta import envelope
 
 PRODUCER = "intake"
 
 
 def to_integration(e: Any) -> IntegrationEvent | None:
-    if type(e).__name__ != "Received":
-        return None
+    kind = type(e).__name__
+    if kind == "Received":
+        return received(e)
+    if kind == "Placed":
+        return ReportPlaced(
+            **envelope(e, PRODUCER), report_id=e.originator_id, place_code=e.place_code,
+            area_path=tuple(e.area_path),
+            location=Location(**e.location) if e.location else None)
+    return None  # what intake learns of a case stays inside intake
+
+
+def received(e: Any) -> CaseReported:
+    contact = getattr(e, "contact", None)
     return CaseReported(
         **envelope(e, PRODUCER),
         report_id=e.originator_id,
@@ -28,4 +39,9 @@ def to_integration(e: Any) -> IntegrationEvent | None:
         placed=e.placed,
         reported_at=e.reported_at,
         attachments=tuple(e.attachments),
+        address=getattr(e, "address", ""),
+        source_category=getattr(e, "source_category", ""),
+        assigned_department=getattr(e, "assigned_department", None),
+        channel_details=dict(getattr(e, "channel_details", None) or {}),
+        contact=PersonalData.model_validate(contact) if contact else None,
     )

@@ -8,17 +8,21 @@ batch finds its tracking position already passed and records nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, func, select, update
 from sqlalchemy.engine import Connection
 
+from services.projections import queries as q
 from services.projections import tables as t
-from services.projections.apply import STATUS_BY_EVENT, apply_event
+from services.projections.apply import STATUS_BY_EVENT
+from services.projections.batch import Batch
+from services.projections.hotspots import Window, detect
+from services.projections.queries import CaseFilter
+from services.projections.stream import Broadcaster
 from shared.events import IntegrationEvent
-from shared.events.dedup import ReportMerged
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.store import Inbound
 
@@ -28,6 +32,10 @@ class CaseReadModel:
         self.settings = settings
         self.engine = make_engine(settings)
         t.metadata.create_all(self.engine)
+        # Called after each recorded batch with what changed (live page updates).
+        self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []
+        self.broadcaster = Broadcaster()
+        self.listeners.append(self.broadcaster.publish)
 
     # -- Sink ---------------------------------------------------------------------------
 
@@ -42,15 +50,17 @@ class CaseReadModel:
         with self.engine.begin() as c:
             if not self._advance(c, f"{last.topic}:{last.partition}", last.offset + 1):
                 return False
-            known = self._known_event_ids(c, [m.event for m in messages if m.event])
-            cases: dict[str, dict[str, Any]] = {}
+            events = [m.event for m in messages if m.event]
+            batch = Batch(c, self._known_event_ids(c, events))
+            batch.preload(events)
             for m in messages:
                 if m.event is None:
                     self._dead_letter(c, m)
-                elif str(m.event.event_id) not in known:
-                    known.add(str(m.event.event_id))
-                    self._apply(c, m, m.event, cases)
-            self._write_cases(c, cases)
+                elif batch.is_new(m.event):
+                    batch.apply(m, m.event)
+            batch.flush(self.engine.dialect.name)
+        for listener in self.listeners:
+            listener(batch.changes)
         return True
 
     def health_check(self) -> None:
@@ -82,51 +92,6 @@ class CaseReadModel:
         rows = c.execute(select(t.case_events.c.event_id).where(t.case_events.c.event_id.in_(ids)))
         return {r[0] for r in rows}
 
-    def _apply(self, c: Connection, m: Inbound, e: IntegrationEvent,
-               cases: dict[str, dict[str, Any]]) -> None:
-        case_id = self._resolve(c, e)
-        row = cases.get(case_id) or self._load_case(c, case_id) or new_case_row(case_id)
-        cases[case_id] = row
-        apply_event(row, e)
-        if isinstance(e, ReportMerged):
-            self._merge(c, str(e.report_case_id), case_id, cases)
-        c.execute(t.case_events.insert().values(
-            event_id=str(e.event_id), case_id=case_id, event_type=e.event_type,
-            producer=e.producer, occurred_at=e.occurred_at, actor_id=e.actor.id,
-            actor_role=e.actor.role, actor_name=e.actor.name,
-            origin=f"{m.topic}:{m.partition}:{m.offset}",
-            payload=e.model_dump(mode="json", exclude={"actor"})))
-
-    @staticmethod
-    def _resolve(c: Connection, e: IntegrationEvent) -> str:
-        case_id = str(e.case_id)
-        row = c.execute(select(t.aliases.c.case_id)
-                        .where(t.aliases.c.report_case_id == case_id)).first()
-        return row[0] if row else case_id
-
-    def _merge(self, c: Connection, report_case_id: str, case_id: str,
-               cases: dict[str, dict[str, Any]]) -> None:
-        """A merged report's own events join the primary case's file."""
-        c.execute(t.aliases.insert().values(report_case_id=report_case_id, case_id=case_id))
-        c.execute(update(t.case_events).where(t.case_events.c.case_id == report_case_id)
-                  .values(case_id=case_id))
-        c.execute(t.cases.delete().where(t.cases.c.case_id == report_case_id))
-        cases.pop(report_case_id, None)
-
-    @staticmethod
-    def _load_case(c: Connection, case_id: str) -> dict[str, Any] | None:
-        row = c.execute(select(t.cases).where(t.cases.c.case_id == case_id)).mappings().first()
-        return dict(row) if row else None
-
-    @staticmethod
-    def _write_cases(c: Connection, cases: dict[str, dict[str, Any]]) -> None:
-        for case_id, row in cases.items():
-            values = {k: v for k, v in row.items() if not k.startswith("_")}
-            if row.get("_new"):
-                c.execute(t.cases.insert().values(**values))
-            else:
-                c.execute(update(t.cases).where(t.cases.c.case_id == case_id).values(**values))
-
     def _dead_letter(self, c: Connection, m: Inbound) -> None:
         origin = f"{m.topic}:{m.partition}:{m.offset}"
         exists = c.execute(select(t.dead_letters.c.origin)
@@ -149,31 +114,27 @@ class CaseReadModel:
             c.execute(update(t.dead_letters).where(t.dead_letters.c.origin.in_(origins))
                       .values(published=True))
 
+    def mark_all_dead_letters_published(self) -> None:
+        """After a rebuild: the letters found again were published when first met."""
+        with self.engine.begin() as c:
+            c.execute(update(t.dead_letters).values(published=True))
+
     # -- queries --------------------------------------------------------------------------
 
-    def list_cases(self, *, status: str | None = None, department: str | None = None,
-                   area: str | None = None, category: str | None = None,
-                   limit: int = 50, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
-        q = select(t.cases)
-        if status:
-            q = q.where(t.cases.c.status == status)
-        if department:
-            q = q.where(t.cases.c.department == department)
-        if category:
-            q = q.where(t.cases.c.category == category)
-        if area:  # the subtree of a place: its own path or anything below it
-            q = q.where((t.cases.c.area_path == area) | t.cases.c.area_path.like(f"{area}/%"))
+    def list_cases(self, f: CaseFilter | None = None, *, limit: int = 50, offset: int = 0,
+                   order: str = "updated", **filters: Any) -> tuple[int, list[dict[str, Any]]]:
+        """Cases of one subtree (`f.area`), newest change first or nearest deadline first."""
+        f = f or CaseFilter(**filters)
         with self.engine.connect() as c:
-            total = c.execute(select(func.count()).select_from(q.subquery())).scalar_one()
-            rows = c.execute(q.order_by(t.cases.c.updated_at.desc()).limit(limit)
-                             .offset(offset)).mappings()
-            return int(total), [dict(r) for r in rows]
+            return q.list_cases(c, f, limit, offset, order)
 
     def get_case(self, case_id: uuid.UUID) -> dict[str, Any] | None:
         with self.engine.connect() as c:
             resolved = c.execute(select(t.aliases.c.case_id)
                                  .where(t.aliases.c.report_case_id == str(case_id))).first()
-            return self._load_case(c, resolved[0] if resolved else str(case_id))
+            wanted = resolved[0] if resolved else str(case_id)
+            row = c.execute(select(t.cases).where(t.cases.c.case_id == wanted)).mappings().first()
+            return dict(row) if row else None
 
     def case_file(self, case_id: uuid.UUID) -> list[dict[str, Any]]:
         """Every event of a case in order: by when it happened, then by arrival."""
@@ -182,16 +143,57 @@ class CaseReadModel:
                              .order_by(t.case_events.c.occurred_at, t.case_events.c.id)).mappings()
             return [dict(r) for r in rows]
 
-    def counts_by_status(self, area: str | None = None) -> dict[str, int]:
-        q = select(t.cases.c.status, func.count()).group_by(t.cases.c.status)
-        if area:
-            q = q.where((t.cases.c.area_path == area) | t.cases.c.area_path.like(f"{area}/%"))
+    def counts_by_status(self, area: str) -> dict[str, int]:
         with self.engine.connect() as c:
-            return {s: int(n) for s, n in c.execute(q)}
+            return q.node_counts(c, area).get("status", {})
+
+    def summary(self, area: str) -> dict[str, Any]:
+        with self.engine.connect() as c:
+            return q.summary(c, area)
+
+    def level_counts(self, area: str, level_depth: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return q.level_counts(c, area, level_depth)
+
+    def trend(self, area: str, first: date, last: date, period: str,
+              category: str | None = None) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return q.trend(c, area, first, last, period, category)
+
+    def hotspots(self, area: str, level_depth: int, window: Window,
+                 alpha: float = 0.01) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return detect(c, area, level_depth, window, alpha)
+
+    # -- rebuilding ---------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Drop every read-model table with its tracking rows and create them empty."""
+        t.metadata.drop_all(self.engine)
+        t.metadata.create_all(self.engine)
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """The whole read model as comparable data (no surrogate ids, no zero counts)."""
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        with self.engine.connect() as c:
+            for table in (t.cases, t.aliases, t.counts, t.daily):
+                rows = c.execute(select(table)).all()
+                out[table.name] = sorted(tuple(r) for r in rows if _nonzero(table, r))
+            cols = [col for col in t.case_events.c if col.name != "id"]
+            out[t.case_events.name] = sorted(tuple(r) for r in c.execute(select(*cols)).all())
+        return out
+
+    def event_count(self) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(select(func.count()).select_from(t.case_events)).scalar_one())
 
 
-def new_case_row(case_id: str) -> dict[str, Any]:
-    return {"case_id": case_id, "_new": True, "status": "reported", "report_count": 1}
+def _nonzero(table: Any, row: Any) -> bool:
+    if table is t.counts:
+        return bool(row.n)
+    if table is t.daily:
+        return bool(row.reported or row.closed)
+    return True
 
 
 def make_engine(settings: ServiceSettings) -> Engine:

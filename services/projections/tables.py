@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Boolean,
     Column,
+    Index,
     Integer,
     MetaData,
     String,
@@ -40,6 +41,23 @@ class DateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class JSONText(TypeDecorator[Any]):
+    """JSON kept as text. Takes text already serialised (pydantic's serialiser is far
+    faster than dumping to a dict and json.dumps) or a dict; reads back a dict."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        if value is None or isinstance(value, str):
+            return value
+        return json.dumps(value, ensure_ascii=False)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        return None if value is None else json.loads(value)
+
 
 metadata = MetaData()
 
@@ -86,7 +104,7 @@ case_events = Table(
     Column("actor_role", String(32)),
     Column("actor_name", String(64)),
     Column("origin", String(80), nullable=False),  # topic:partition:offset
-    Column("payload", JSON, nullable=False),
+    Column("payload", JSONText, nullable=False),
 )
 
 # report case id -> primary case id, for reports merged into another case's file.
@@ -114,3 +132,33 @@ dead_letters = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("published", Boolean, nullable=False, default=False, index=True),
 )
+
+
+# Pre-aggregated counts for every node of the hierarchy (a case counts at its own place
+# and at every ancestor): the dashboard reads a few hundred rows by key, never COUNT(*).
+# `dim` is what is counted (status, category, dept_open, ...), `key` its value.
+counts = Table(
+    "rm_counts",
+    metadata,
+    Column("area", String(200), primary_key=True),  # an area path: one node
+    Column("dim", String(24), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("depth", Integer, nullable=False),  # 1 city ... 6 unit
+    Column("n", BigInteger, nullable=False),
+)
+Index("ix_rm_counts_level", counts.c.dim, counts.c.depth, counts.c.area)
+
+# Cases reported and closed per node, day (Asia/Shanghai) and category: trends, hotspots.
+daily = Table(
+    "rm_daily",
+    metadata,
+    Column("area", String(200), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD
+    Column("category", String(64), primary_key=True),
+    Column("depth", Integer, nullable=False),
+    Column("reported", BigInteger, nullable=False),
+    Column("closed", BigInteger, nullable=False),
+)
+Index("ix_rm_daily_level", daily.c.depth, daily.c.day)
+
+READ_MODEL_TABLES = (cases, case_events, aliases, counts, daily, dead_letters, tracking)

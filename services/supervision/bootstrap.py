@@ -13,7 +13,8 @@ SPEC = ServiceSpec(
     title="Supervision 督查督办",
     port=8104,
     build=SupervisionApplication,
-    consumes=(topics.DISPATCH,),
+    # Every case topic: each event joins its case's archive (一件一档), its own alarms too.
+    consumes=topics.CASE_TOPICS,
     publishes=topics.SUPERVISION,
     translate=to_integration,
     routers=(router,),

@@ -1,9 +1,11 @@
-"""Stored supervision events -> integration events. Only alarms leave the service."""
+"""Stored supervision events -> integration events. Alarms and notices leave the service;
+the watch's bookkeeping and the case archives stay inside."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from services.supervision.domain import NOTICE
 from shared.events import IntegrationEvent
 from shared.events import supervision as contract
 from shared.runtime.meta import envelope
@@ -12,9 +14,25 @@ PRODUCER = "supervision"
 
 
 def to_integration(e: Any) -> IntegrationEvent | None:
-    if type(e).__name__ != "Alarmed":
-        return None
+    match type(e).__qualname__:
+        case "Watch.Alarmed":
+            return _alarm(e)
+        case "Watch.NoticeIssued":
+            return contract.CaseNoticeIssued(
+                **envelope(e, PRODUCER), notice_id=e.notice_id, department=e.department,
+                reason=e.reason, respond_by=e.respond_by)
+        case "Watch.NoticeAnswered":
+            return contract.CaseNoticeAnswered(
+                **envelope(e, PRODUCER), notice_id=e.notice_id, department=e.department,
+                response=e.response, on_time=e.on_time)
+    return None
+
+
+def _alarm(e: Any) -> IntegrationEvent | None:
     env = envelope(e, PRODUCER)
+    if e.kind.startswith(NOTICE):
+        return contract.CaseNoticeOverdue(**env, notice_id=e.kind[len(NOTICE):],
+                                          department=e.department, respond_by=e.deadline)
     common = {"department": e.department, "deadline_kind": e.kind}
     match e.level:
         case "warned":
@@ -22,6 +40,8 @@ def to_integration(e: Any) -> IntegrationEvent | None:
                                        elapsed_share=e.elapsed_share)
         case "overdue":
             return contract.CaseOverdue(**env, **common, deadline=e.deadline)
+        case "reminded":
+            return contract.CaseReminded(**env, **common, deadline=e.deadline)
         case "escalated":
             return contract.CaseEscalated(**env, **common, to_area=e.to_area,
                                           reason=f"{e.kind} deadline {e.deadline.isoformat()} "

@@ -7,7 +7,23 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, Field
 
-from shared.events.envelope import Channel, IntegrationEvent, Location
+from shared.events.envelope import Channel, Contract, IntegrationEvent, Location
+
+
+class PersonalData(Contract):
+    """A caller's, petitioner's or requester's personal data: encrypted under that
+    person's own key (AES-256-GCM, kept by intake), plus the masked forms to display.
+    Never plain text on the wire; erasing the person deletes the key (crypto-shredding)."""
+
+    role: str = Field(max_length=24)  # caller, petitioner, requester
+    person_ref: str = Field(min_length=1, max_length=64)  # keyed pseudonym, not reversible
+    alg: str = "AES-256-GCM"
+    nonce: str = Field(max_length=32)
+    ciphertext: str = Field(max_length=4096)
+    name_masked: str = Field(default="", max_length=64)  # 张*
+    phone_masked: str = Field(default="", max_length=32)  # 138****5678
+    id_number_masked: str = Field(default="", max_length=32)  # 1101**********1234
+    email_masked: str = Field(default="", max_length=128)
 
 
 class CaseReported(IntegrationEvent):
@@ -31,3 +47,23 @@ class CaseReported(IntegrationEvent):
     placed: bool = True  # False: outside every grid, queued for manual placement
     reported_at: AwareDatetime
     attachments: tuple[str, ...] = ()
+    # Added with the channel adapters (all optional, so older messages still parse):
+    address: str = Field(default="", max_length=300)  # as the channel gave it
+    source_category: str = Field(default="", max_length=200)  # the channel's own category
+    # The department the source system already named (e.g. LA 311's Owner, mapped by the
+    # import mapping); dispatch may route to it instead of the responsibility list.
+    assigned_department: str | None = Field(default=None, max_length=64)
+    # What only this channel has: hotline_order_no, police_station, petition_form, ...
+    channel_details: dict[str, str] = Field(default_factory=dict)
+    contact: PersonalData | None = None
+
+
+class ReportPlaced(IntegrationEvent):
+    """A report that arrived outside every grid was placed by a person (人工定位)."""
+
+    event_type: ClassVar[str] = "case.placed"
+
+    report_id: uuid.UUID
+    place_code: str
+    area_path: tuple[str, ...] = Field(min_length=1)
+    location: Location | None = None

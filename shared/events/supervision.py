@@ -38,3 +38,41 @@ class CaseEscalated(IntegrationEvent):
     deadline_kind: DeadlineKind
     to_area: str  # the area code of the level that now supervises the case
     reason: str
+
+
+class CaseReminded(IntegrationEvent):
+    """The working day after a missed deadline the department is reminded (催办)."""
+
+    event_type: ClassVar[str] = "case.reminded"
+    department: str
+    deadline_kind: DeadlineKind
+    deadline: AwareDatetime
+
+
+class CaseNoticeIssued(IntegrationEvent):
+    """A supervisor's notice (督办): the department must respond by `respond_by`."""
+
+    event_type: ClassVar[str] = "case.notice_issued"
+    notice_id: str = Field(min_length=1, max_length=64)
+    department: str
+    reason: str = Field(min_length=1)
+    respond_by: AwareDatetime
+
+
+class CaseNoticeAnswered(IntegrationEvent):
+    """The department's response to a notice; `on_time` against its deadline."""
+
+    event_type: ClassVar[str] = "case.notice_answered"
+    notice_id: str = Field(min_length=1, max_length=64)
+    department: str
+    response: str = Field(min_length=1)
+    on_time: bool
+
+
+class CaseNoticeOverdue(IntegrationEvent):
+    """A notice's response deadline passed without a response."""
+
+    event_type: ClassVar[str] = "case.notice_overdue"
+    notice_id: str = Field(min_length=1, max_length=64)
+    department: str
+    respond_by: AwareDatetime

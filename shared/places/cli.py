@@ -1,7 +1,8 @@
-"""Command line: python -m shared.places validate|demo|locate|stats."""
+"""Command line: python -m shared.places validate|load|demo|locate|stats|la311."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -113,3 +114,50 @@ def stats(file: FileArg) -> None:
         table.add_row(level.value, level.name_zh, str(counts[level]))
     table.add_row("total", "合计", str(sum(counts.values())))
     console.print(table)
+
+
+@app.command()
+def load(
+    file: FileArg,
+    into: Annotated[Path | None, typer.Option(
+        help="registry folder intake reads at start (default: $GOV_DATA_DIR/places)")] = None,
+    tolerance: Annotated[float, typer.Option(help="ignore slivers below this many m²")] = (
+        DEFAULT_TOLERANCE_M2
+    ),
+) -> None:
+    """Validate a registry and, only if it is clean, install it for intake (one file per
+    city; a reload replaces that city's places). Restart intake to use it."""
+    registry = _read(file)
+    report = validate(registry, tolerance_m2=tolerance)
+    _print_report(report)
+    if not report.ok:
+        console.print("[red]not loaded / 未加载[/red]")
+        raise typer.Exit(1)
+    cities = PlaceRegistry.from_registry(registry).by_level(Level.CITY)
+    if len(cities) != 1:
+        console.print(f"[red]a registry file holds exactly one city, found {len(cities)}[/red]")
+        raise typer.Exit(1)
+    folder = into or Path(os.environ.get("GOV_DATA_DIR", "var")) / "places"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{cities[0].code}.geojson"
+    tmp = target.with_suffix(".part")
+    save_registry(registry, tmp)
+    tmp.replace(target)
+    console.print(f"loaded {len(registry.places)} places of {cities[0].name_zh} into {target}")
+
+
+@app.command()
+def la311(
+    csv_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                             help="LA 311 service requests CSV")],
+    out: Annotated[Path, typer.Argument(dir_okay=False, help="registry file to write")],
+) -> None:
+    """Build the Los Angeles registry (APC → CD → NC → 0.01° grids) from 311 records."""
+    from .la311 import build_la_registry, read_rows
+
+    registry = build_la_registry(read_rows(csv_file))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_registry(registry, out)
+    counts = PlaceRegistry.from_registry(registry).counts()
+    console.print(f"wrote {len(registry.places)} places to {out}: "
+                  + ", ".join(f"{lvl.value} {n}" for lvl, n in counts.items()))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -36,10 +36,17 @@ class Sink(Protocol):
     def process_batch(self, messages: Sequence[Inbound]) -> bool: ...
 
 
-def to_inbound(record: ConsumerRecord[bytes, bytes]) -> Inbound:
+# A topic whose messages are not integration events (e.g. a channel's intake topic) has
+# its own parser; it raises ContractError, without the message's values, on bad input.
+Parser = Callable[[bytes | None], Any]
+
+
+def to_inbound(record: ConsumerRecord[bytes, bytes],
+               parsers: Mapping[str, Parser] | None = None) -> Inbound:
     """Parse at the edge: a message that does not fit its contract becomes a dead letter."""
+    parse = (parsers or {}).get(record.topic, parse_event)
     try:
-        event = parse_event(record.value)
+        event = parse(record.value)
     except ContractError as exc:
         headers = dict(record.headers or ())
         event_type = headers.get("event_type", b"").decode(errors="replace") or None
@@ -70,8 +77,10 @@ class BatchConsumer:
         service: str,
         max_records: int = 500,
         poll_ms: int = 100,
+        parsers: Mapping[str, Parser] | None = None,
     ) -> None:
         self.sink = sink
+        self.parsers = dict(parsers or {})
         self.topics = tuple(topics)
         self.service = service
         self.max_records = max_records
@@ -119,7 +128,7 @@ class BatchConsumer:
         SKIPPED.labels(self.service, tp.topic).inc(len(records) - len(fresh))
         if not fresh:
             return
-        messages = [to_inbound(r) for r in fresh]
+        messages = [to_inbound(r, self.parsers) for r in fresh]
         started = time.perf_counter()
         recorded = await retrying(lambda: self._record(messages), "record batch")
         BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)

@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.runtime.consumer import BatchConsumer
+from shared.runtime.consumer import BatchConsumer, Parser
 from shared.runtime.kafka import ensure_topics, idempotent_producer
 from shared.runtime.logs import configure_logging
 from shared.runtime.relay import OutboxRelay, Translate
@@ -49,6 +49,8 @@ class ServiceSpec:
     settings_class: type[ServiceSettings] = ServiceSettings
     title: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # Topics in `consumes` whose messages are not integration events: topic -> parser.
+    parsers: dict[str, Parser] = field(default_factory=dict)
 
 
 class Runtime:
@@ -80,6 +82,7 @@ class Runtime:
                 service=s.service_name,
                 max_records=s.consumer_max_records,
                 poll_ms=s.consumer_poll_ms,
+                parsers=self.spec.parsers,
             )
             await self.consumer.start()
             self._spawn("consumer", self.consumer.run())

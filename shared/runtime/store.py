@@ -126,6 +126,39 @@ def ensure_schema(database_url: str, schema: str) -> None:
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
 
+def forbid_rewrites(recorder: Any) -> None:
+    """Make the stored events append-only: UPDATE, DELETE and TRUNCATE are refused.
+
+    A trigger, not REVOKE: the service role creates (so owns) its tables, and an owner can
+    always grant itself back what was revoked. The trigger refuses every rewrite through
+    the service's connections; dropping it is deliberate DDL, and the supervision hash
+    chain still shows any changed byte (docs/supervision.md)."""
+    table = getattr(recorder, "events_table_name", None)
+    datastore = getattr(recorder, "datastore", None)
+    if table is None or datastore is None:
+        return  # in-memory stores (unit tests)
+    if type(recorder).__module__ == "eventsourcing.sqlite":
+        with datastore.transaction(commit=True) as cursor:
+            for op in ("UPDATE", "DELETE"):
+                cursor.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE "
+                               f"{op} ON {table} BEGIN SELECT RAISE(ABORT, 'stored events "
+                               f"are append-only: {op} refused'); END")
+        return
+    target = f'"{datastore.schema}"."{table}"'
+    refuse = f'"{datastore.schema}".refuse_event_rewrite'
+    with datastore.transaction(commit=True) as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"append-only:{target}",))
+        cursor.execute(f"""CREATE OR REPLACE FUNCTION {refuse}() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN
+              RAISE EXCEPTION 'stored events are append-only: % on %.% refused',
+                TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';
+            END $$""")
+        cursor.execute(f"CREATE OR REPLACE TRIGGER append_only BEFORE UPDATE OR DELETE ON "
+                       f"{target} FOR EACH ROW EXECUTE FUNCTION {refuse}()")
+        cursor.execute(f"CREATE OR REPLACE TRIGGER append_only_truncate BEFORE TRUNCATE ON "
+                       f"{target} FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()")
+
+
 class ServiceApplication(EventSourcedProjection[uuid.UUID]):
     """Base of every service's application: commands (get -> change -> save) for HTTP,
     and `process_batch` for consumed messages, both recording into the same store."""
@@ -135,6 +168,7 @@ class ServiceApplication(EventSourcedProjection[uuid.UUID]):
         self.on_recorded: list[Callable[[], None]] = []  # e.g. wake the relay
         self._handler_cache: dict[type[IntegrationEvent], Handler] | None = None
         super().__init__({**persistence_env(settings), **(env or {})})
+        forbid_rewrites(self.recorder)
 
     def _notify(self, recordings: list[Any]) -> None:
         super()._notify(recordings)

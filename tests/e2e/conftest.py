@@ -4,6 +4,7 @@ processes started the way `govctl run` starts them."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -25,7 +26,7 @@ KAFKA_ENV = {"KAFKA_STATE_DIR": str(REPO / ".local" / f"kafka-test{SLOT}"),
 PG_ENV = {"PG_STATE_DIR": str(REPO / ".local" / f"pg-test{SLOT}"), "PG_PORT": str(25432 + SLOT)}
 AUTH_SECRET = secrets.token_hex(32)  # this session's signing key, shared with the services
 TEST_PORTS = {name: 8201 + 100 * SLOT + i for i, name in
-              enumerate(("intake", "dedup", "dispatch", "supervision", "projections"))}
+              enumerate(("intake", "dedup", "dispatch", "supervision", "projections", "portal"))}
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +53,10 @@ def stack(kafka: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactor
     data = tmp_path_factory.mktemp("stack")
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, "DATABASE_URL": postgres_url,
            "GOV_DATA_DIR": str(data), "GOV_CLOCK": "driven", "GOV_LOG_JSON": "true",
-           "GOV_AUTH_SECRET": AUTH_SECRET}
+           "GOV_AUTH_SECRET": AUTH_SECRET,
+           # The portal's gateway reaches the services on this session's ports.
+           "GOV_UPSTREAMS": json.dumps({name: f"http://127.0.0.1:{port}"
+                                        for name, port in TEST_PORTS.items() if name != "portal"})}
     s = Stack(env=env, log_dir=Path(os.environ.get("E2E_LOG_DIR", data / "logs")),
               ports=dict(TEST_PORTS))
     s.start()

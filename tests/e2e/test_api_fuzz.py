@@ -1,13 +1,14 @@
-"""Schemathesis against every service's OpenAPI: no server errors and no responses that
-violate the documented schema, whatever the input (as an authenticated city leader, so
-inputs reach the handlers instead of stopping at 401)."""
+"""Schemathesis against every service's OpenAPI: no server errors and no response that
+contradicts the documented schema, whatever the input. Runs as an authenticated city
+leader, so generated inputs reach the handlers instead of stopping at 401."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import content_type_conformance, status_code_conformance
 
 from govctl.processes import Stack
 from tests.e2e.conftest import LEADER
@@ -15,22 +16,16 @@ from tests.e2e.conftest import LEADER
 pytestmark = pytest.mark.e2e
 
 SERVICES = ("intake", "dedup", "dispatch", "supervision", "projections")
+CHECKS = "not_a_server_error,response_schema_conformance"
 
 
-@pytest.fixture(params=SERVICES)
-def api_schema(request: pytest.FixtureRequest, stack: Stack) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_url(f"{stack.url(request.param)}/openapi.json")
-
-
-schema = schemathesis.pytest.from_fixture("api_schema")
-
-
-@schema.parametrize()
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.function_scoped_fixture])
-def test_no_server_errors_and_documented_shapes(case: schemathesis.Case) -> None:
-    # Undocumented 4xx codes (401/403/404/409/413/422 answers) are not failures; a 5xx
-    # or a body that contradicts the documented schema is.
-    case.call_and_validate(headers=LEADER,
-                           excluded_checks=[status_code_conformance, content_type_conformance])
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_server_errors_and_documented_shapes(stack: Stack, service: str) -> None:
+    schemathesis = Path(sys.executable).with_name("schemathesis")
+    result = subprocess.run(
+        [str(schemathesis), "--no-color", "run", f"{stack.url(service)}/openapi.json",
+         "--checks", CHECKS, "--max-examples", "15", "--phases", "examples,fuzzing",
+         "-H", f"Authorization:{LEADER['Authorization']}"],
+        capture_output=True, text=True, timeout=600)
+    tail = "\n".join(result.stdout.splitlines()[-40:])
+    assert result.returncode == 0, f"schemathesis found problems in {service}:\n{tail}"

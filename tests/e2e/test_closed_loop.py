@@ -3,6 +3,7 @@ file is read back from the projections API: every event, in order, with who and 
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -14,6 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from govctl.processes import Stack
 from services.intake.domain import report_id
 from shared.events.topics import DEAD_LETTER, INTAKE
+from shared.places.demo import load_demo_registry
+from shared.places.model import Level
 from tests.e2e.conftest import ADMIN, GRID_WORKER, LEADER, auth, eventually
 
 pytestmark = pytest.mark.e2e
@@ -23,11 +26,22 @@ CHECKER = auth("gw-0002", "grid_worker", "350300", "陈网格")
 DISPATCHER = auth("dsp-01", "dispatcher", "350300", "派单员")
 
 
+_GRIDS = itertools.count(200)
+
+
+def distinct_spot() -> dict[str, float]:
+    """The centre of a grid no other report here uses: dedup merges the same text at the
+    same spot (as it should), so reports meant as separate cases stand apart."""
+    grids = load_demo_registry().by_level(Level.GRID)
+    centre = grids[next(_GRIDS) % len(grids)].shape().centroid
+    return {"lon": round(centre.x, 6), "lat": round(centre.y, 6)}
+
+
 def report(ref: str, **overrides: object) -> dict[str, object]:
     body: dict[str, object] = {
         "external_ref": ref, "category": "urban.garbage", "title": "垃圾满溢",
         "description": "小区东门垃圾桶满溢，垃圾堆在路边两天没人清运。",
-        "location": {"lon": 119.02, "lat": 25.44}, "attachments": ["photo://before-1.jpg"],
+        "location": distinct_spot(), "attachments": ["photo://before-1.jpg"],
     }
     body.update(overrides)
     return body
@@ -139,11 +153,13 @@ def test_supervision_warns_marks_overdue_and_escalates_on_a_driven_clock(stack: 
         file = httpx.get(f"{stack.url('projections')}/api/cases/{case_id}/file",
                          headers=LEADER).json()
         kinds = [e["event_type"] for e in file["events"] if e["producer"] == "supervision"]
-        return kinds if len(kinds) == 6 else []
+        return kinds if len(kinds) == 8 else []
 
     kinds = eventually(alarms)
-    # Both deadlines (sign and handle) passed: each warned, then overdue, then escalated.
-    assert sorted(kinds) == sorted(["case.warned", "case.overdue", "case.escalated"] * 2)
+    # Both deadlines (sign and handle) passed: each warned, overdue, reminded (the next
+    # working day), then escalated.
+    assert sorted(kinds) == sorted(["case.warned", "case.overdue", "case.reminded",
+                                    "case.escalated"] * 2)
     summary = httpx.get(f"{stack.url('projections')}/api/cases/{case_id}", headers=LEADER).json()
     assert summary["overdue"] and summary["escalated"]
 

@@ -17,8 +17,11 @@ META = {"actor": {"id": "u1", "role": "department_staff", "name": ""},
 
 def new_case() -> Case:
     return Case(id=uuid.uuid4(), category="urban.garbage", area_path=["350300", "350302"],
-                department="urban_mgmt", urgency="normal", sign_deadline=T0 + timedelta(hours=1),
-                handle_deadline=T0 + timedelta(hours=4), meta=META)
+                channel="grid_app", department="urban_mgmt", level="district",
+                handling_place="350302", list_version=1, rule={}, urgency="normal",
+                urgency_reasons=[], sign_deadline=T0 + timedelta(hours=1),
+                handle_deadline=T0 + timedelta(hours=4), return_deadline=T0 + timedelta(hours=14),
+                warnings=[], meta=META)
 
 
 def test_a_case_walks_the_closed_loop() -> None:

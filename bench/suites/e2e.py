@@ -1,0 +1,189 @@
+"""End to end on the real broker and PostgreSQL, the five real service processes.
+
+- throughput: N CaseReported produced straight onto gov.intake.events (aiokafka, so HTTP
+  does not cap it); timed from the first send until all N are visible as dispatched in the
+  projections read model (each case: reported -> registered -> dispatched -> projected);
+- each consumer service's events/s during that run (its applied-messages counter);
+- latency at fixed offered loads through the real HTTP intake (open loop: requests leave on
+  schedule whatever the answers do): request sent -> dispatched (the stored event's time)
+  and -> visible in the projections read model (polled every 25 ms);
+- peak memory of every service (VmHWM);
+- then replay/rebuild rates and the case-file latency with the read model seeded in bulk
+  (bench/replay.py, bench/casefile.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import psycopg
+
+from bench import casefile, replay
+from bench.stack import (
+    BenchInfra,
+    applied,
+    peak_rss_mb,
+    percentile,
+    produce_reports,
+    synthetic_report,
+)
+
+CASES = int(os.environ.get("BENCH_E2E_CASES", "3000"))
+WARMUP = 200
+LOADS = tuple(int(x) for x in os.environ.get("BENCH_E2E_LOADS", "50,200").split(","))
+LOAD_SECONDS = float(os.environ.get("BENCH_E2E_LOAD_SECONDS", "8"))
+CONSUMERS = ("dedup", "dispatch", "supervision", "projections")
+
+
+def run(ctx: Any) -> dict[str, Any]:
+    infra: BenchInfra = ctx.infra()
+    infra.reset()
+    infra.start_services()
+    figures = throughput(infra, CASES)
+    for rate in LOADS:
+        figures.update(offered_load(infra, rate, LOAD_SECONDS))
+    figures.update(memory(infra))
+    infra.stop_services()
+    figures.update(replay.run(infra))
+    figures.update(casefile.run(infra))
+    ctx.notes.append(
+        f"e2e throughput: {CASES} CaseReported produced straight onto gov.intake.events "
+        "with aiokafka (HTTP intake not in the path); latency runs go through HTTP intake.")
+    return figures
+
+
+def throughput(infra: BenchInfra, n: int) -> dict[str, Any]:
+    asyncio.run(produce_reports(infra.bootstrap, [f"warm-{uuid.uuid4()}" for _ in range(WARMUP)]))
+    infra.wait_settled(WARMUP, timeout=180)
+    stack = infra.stack
+    assert stack is not None
+    urls = {name: stack.url(name) for name in CONSUMERS}
+    base = {name: applied(url) for name, url in urls.items()}
+    began = time.monotonic()
+    asyncio.run(produce_reports(infra.bootstrap, [f"tp-{uuid.uuid4()}" for _ in range(n)]))
+    produced = time.monotonic()
+    samples = _sample_until_settled(infra, urls, WARMUP + n)
+    done = infra.wait_settled(WARMUP + n, timeout=5)
+    elapsed = done - began
+    figures: dict[str, Any] = {
+        "e2e_cases": n,
+        "e2e_cases_per_s": round(n / elapsed, 1),
+        "e2e_produce_seconds": round(produced - began, 2),
+        "e2e_drain_seconds": round(elapsed, 2),
+    }
+    for name in CONSUMERS:
+        figures[f"events_per_s_{name}"] = _rate(samples, name, base[name], began)
+    return figures
+
+
+def _sample_until_settled(infra: BenchInfra, urls: dict[str, str], total: int,
+                          timeout: float = 600) -> list[tuple[float, dict[str, int]]]:
+    """Counters every 0.25 s until every report is settled and no counter moves any more."""
+    samples: list[tuple[float, dict[str, int]]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        samples.append((time.monotonic(), {n: applied(u) for n, u in urls.items()}))
+        settled = len(samples) > 2 and samples[-1][1] == samples[-3][1]
+        if settled and infra.settled() >= total:
+            return samples
+        time.sleep(0.25)
+    raise TimeoutError(f"pipeline did not settle within {timeout}s")
+
+
+def _rate(samples: list[tuple[float, dict[str, int]]], name: str, base: int,
+          began: float) -> float:
+    """Events this service applied in the run / time until its counter reached its end."""
+    final = samples[-1][1][name]
+    reached = next(t for t, counts in samples if counts[name] == final)
+    return round((final - base) / max(reached - began, 1e-3), 1)
+
+
+def offered_load(infra: BenchInfra, rate: int, seconds: float) -> dict[str, Any]:
+    sent, http = asyncio.run(_post_on_schedule(infra, rate, seconds))
+    accepted = {cid: t for cid, t, status in sent if status in (200, 202)}
+    seen = _visible(infra, accepted, timeout=120 + seconds * 4)
+    to_dispatched = [(d - accepted[c]) * 1000 for c, (d, _) in seen.items() if d is not None]
+    to_visible = [(v - accepted[c]) * 1000 for c, (_, v) in seen.items()]
+    key = f"at_{rate}"
+    return {
+        f"e2e_offered_{key}": rate,
+        f"e2e_requests_{key}": len(sent),
+        f"e2e_rejected_{key}": len(sent) - len(accepted),
+        f"e2e_lost_{key}": len(accepted) - len(seen),
+        f"e2e_not_dispatched_{key}": len(seen) - len(to_dispatched),  # merged or in review
+        f"e2e_p50_ms_{key}": percentile(to_dispatched, 50),
+        f"e2e_p95_ms_{key}": percentile(to_dispatched, 95),
+        f"e2e_p99_ms_{key}": percentile(to_dispatched, 99),
+        f"e2e_visible_p50_ms_{key}": percentile(to_visible, 50),
+        f"e2e_visible_p95_ms_{key}": percentile(to_visible, 95),
+        f"e2e_visible_p99_ms_{key}": percentile(to_visible, 99),
+        f"intake_http_p50_ms_{key}": percentile(http, 50),
+        f"intake_http_p99_ms_{key}": percentile(http, 99),
+    }
+
+
+async def _post_on_schedule(infra: BenchInfra, rate: int, seconds: float
+                            ) -> tuple[list[tuple[str, float, int]], list[float]]:
+    """Open loop: request i leaves at start + i/rate. Returns (case id, sent, status) with
+    the wall-clock send time (comparable with stored event times), and HTTP durations."""
+    headers = {"Authorization": f"Bearer {infra.token('grid_worker', 'bench-gw')}"}
+    url = f"{infra.stack.url('intake') if infra.stack else ''}/api/reports"
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    results: list[tuple[str, float, int]] = []
+    http_ms: list[float] = []
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as client:
+
+        async def post(body: dict[str, Any]) -> None:
+            sent, t0 = time.time(), time.perf_counter()
+            r = await client.post(url, json=body)
+            http_ms.append((time.perf_counter() - t0) * 1000)
+            results.append((r.json().get("case_id", "") if r.is_success else "", sent,
+                            r.status_code))
+
+        rng = random.Random(rate)
+        bodies = [{**synthetic_report(rng), "external_ref": f"lat-{rate}-{uuid.uuid4()}"}
+                  for _ in range(int(rate * seconds))]
+        start = time.perf_counter() + 0.2
+        tasks = []
+        for i, body in enumerate(bodies):
+            await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(post(body)))
+        await asyncio.gather(*tasks)
+    return results, http_ms
+
+
+def _visible(infra: BenchInfra, accepted: dict[str, float],
+             timeout: float) -> dict[str, tuple[float | None, float]]:
+    """case id -> (dispatched_at, first seen settled in the read model), wall clock."""
+    pending = set(accepted)
+    seen: dict[str, tuple[float | None, float]] = {}
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(infra.database_url, autocommit=True) as c:
+        while pending and time.monotonic() < deadline:
+            rows = c.execute(
+                "SELECT case_id, dispatched_at FROM projections.rm_cases "
+                "WHERE status NOT IN ('reported', 'registered') AND case_id = ANY(%(ids)s) "
+                "UNION ALL SELECT report_case_id, NULL FROM projections.rm_case_aliases "
+                "WHERE report_case_id = ANY(%(ids)s)", {"ids": list(pending)}).fetchall()
+            now = time.time()
+            for case_id, dispatched_at in rows:  # no dispatch time: merged, or in review
+                seen[case_id] = (_wall(dispatched_at) if dispatched_at else None, now)
+                pending.discard(case_id)
+            time.sleep(0.025)
+    return seen
+
+
+def _wall(dt: datetime) -> float:
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+def memory(infra: BenchInfra) -> dict[str, float]:
+    return {f"mem_peak_mb_{p.label}": peak_rss_mb(p.proc.pid)
+            for p in infra.processes() if p.proc is not None and p.proc.poll() is None}

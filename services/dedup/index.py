@@ -1,0 +1,252 @@
+"""The candidate index: recent open cases and recently closed ones, in memory.
+
+Bounded by a time window (an open case leaves once no report joined it for
+`open_window`; a closed one `reopen_window` after closing) and partitioned by grid, so a
+search touches only the report's own grid and its neighbours. It holds nothing that is
+not in the event log: the application rebuilds it by tailing dedup's own notification
+log (see DedupApplication.refresh_index), so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+
+import shapely
+from shapely import STRtree
+
+from services.dedup.text import TextFeatures, features
+from shared.places.geo import M_PER_DEG
+from shared.places.model import Level
+from shared.places.registry import PlaceRegistry
+
+GRID_DEPTH = Level.GRID.depth  # index of the grid code in an area path
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFacts:
+    """What dedup compares: one report, as intake placed it."""
+
+    case_id: uuid.UUID  # the report's own (provisional) case id
+    report_id: uuid.UUID
+    channel: str
+    category: str
+    title: str
+    description: str
+    lon: float | None
+    lat: float | None
+    area_path: tuple[str, ...]
+    reported_at: datetime
+    text: TextFeatures = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", features(self.title, self.description))
+
+    @property
+    def located(self) -> bool:
+        return self.lon is not None and self.lat is not None
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.area_path)
+
+
+def partition_of(area_path: tuple[str, ...] | list[str]) -> str:
+    """The grid when the report was placed in one, else the deepest place known."""
+    return area_path[GRID_DEPTH] if len(area_path) > GRID_DEPTH else area_path[-1]
+
+
+@dataclass(slots=True)
+class Entry:
+    """One case in the index, with the text features of every report in its file."""
+
+    case_id: uuid.UUID
+    category: str
+    partition: str
+    first_at: datetime
+    last_at: datetime
+    reports: dict[uuid.UUID, ReportFacts]
+    closed_at: datetime | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    def expires(self, open_window: timedelta, reopen_window: timedelta) -> datetime:
+        if self.closed_at is not None:
+            return self.closed_at + reopen_window
+        return self.last_at + open_window
+
+
+class Neighbours:
+    """Which grids touch which (edges or corners), from the place registry's polygons."""
+
+    def __init__(self, registry: PlaceRegistry) -> None:
+        grids = [g for g in registry.by_level(Level.GRID) if g.geometry]
+        shapes = [g.shape() for g in grids]
+        tree = STRtree(shapes)
+        self._map: dict[str, tuple[str, ...]] = {}
+        for g, shape in zip(grids, shapes, strict=True):
+            hits = tree.query(shapely.buffer(shape, 1e-6), predicate="intersects")
+            self._map[g.code] = tuple(sorted(grids[int(i)].code for i in hits))
+
+    def around(self, partition: str) -> tuple[str, ...]:
+        """The partition itself and the grids around it (itself only if not a grid)."""
+        return self._map.get(partition, (partition,))
+
+
+@cache
+def demo_neighbours() -> Neighbours:
+    from shared.places.demo import load_demo_registry
+
+    return Neighbours(load_demo_registry())
+
+
+class CaseIndex:
+    def __init__(self, open_window: timedelta = timedelta(days=30),
+                 reopen_window: timedelta = timedelta(days=30),
+                 max_cases: int = 250_000,
+                 neighbours: Callable[[str], tuple[str, ...]] | None = None) -> None:
+        self.open_window = open_window
+        self.reopen_window = reopen_window
+        self.max_cases = max_cases
+        self.around = neighbours or (lambda p: (p,))
+        # grid -> category -> cases: a search reads only compatible categories nearby.
+        self.partitions: dict[str, dict[str, dict[uuid.UUID, Entry]]] = {}
+        self.entries: dict[uuid.UUID, Entry] = {}
+        self.report_case: dict[uuid.UUID, uuid.UUID] = {}  # report case id -> primary
+        self.df: Counter[str] = Counter()  # in how many indexed reports each gram occurs
+        self.reports = 0
+        self.position = 0  # the last notification folded in (the application's cursor)
+        self.now: datetime | None = None  # the latest report time seen: event time, not wall
+        self._swept_at: datetime | None = None
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    # -- changes (from the event log) ---------------------------------------------------
+
+    def add_case(self, facts: ReportFacts) -> None:
+        if facts.case_id in self.entries:
+            return
+        entry = Entry(facts.case_id, facts.category, facts.partition, facts.reported_at,
+                      facts.reported_at, {})
+        self.entries[facts.case_id] = entry
+        part = self.partitions.setdefault(entry.partition, {})
+        part.setdefault(entry.category, {})[facts.case_id] = entry
+        self._attach(entry, facts)
+
+    def add_report(self, case_id: uuid.UUID, facts: ReportFacts) -> None:
+        entry = self.entries.get(case_id)
+        if entry is None or facts.case_id in entry.reports:
+            return  # the case already left the window
+        self._attach(entry, facts)
+        entry.last_at = max(entry.last_at, facts.reported_at)
+
+    def remove_report(self, case_id: uuid.UUID, report_case_id: uuid.UUID) -> None:
+        entry = self.entries.get(case_id)
+        if entry is not None and report_case_id in entry.reports:
+            self._detach(entry.reports.pop(report_case_id))
+
+    def close_case(self, case_id: uuid.UUID, at: datetime) -> None:
+        entry = self.entries.get(case_id)
+        if entry is not None:
+            entry.closed_at = at
+
+    def resolve(self, report_case_id: uuid.UUID) -> uuid.UUID | None:
+        return self.report_case.get(report_case_id)
+
+    def _attach(self, entry: Entry, facts: ReportFacts) -> None:
+        entry.reports[facts.case_id] = facts
+        self.report_case[facts.case_id] = entry.case_id
+        self.df.update(facts.text.grams)
+        self.reports += 1
+        self._advance(facts.reported_at)
+
+    def _detach(self, facts: ReportFacts) -> None:
+        self.report_case.pop(facts.case_id, None)
+        self.df.subtract(facts.text.grams)
+        self.reports -= 1
+        for g in facts.text.grams:
+            if self.df[g] <= 0:
+                del self.df[g]
+
+    # -- bounds ----------------------------------------------------------------------------
+
+    def _advance(self, at: datetime) -> None:
+        if self.now is None or at > self.now:
+            self.now = at
+        if self._swept_at is None:
+            self._swept_at = at
+        # A sweep walks every entry: once a day of event time (or when over the bound).
+        if self.now - self._swept_at >= timedelta(days=1) or len(self) > self.max_cases:
+            self.sweep()
+
+    def sweep(self) -> int:
+        """Drop what left the time window, then the oldest beyond `max_cases`."""
+        if self.now is None:
+            return 0
+        self._swept_at = self.now
+        gone = [e for e in self.entries.values()
+                if e.expires(self.open_window, self.reopen_window) < self.now]
+        excess = len(self.entries) - len(gone) - self.max_cases
+        if excess > 0:
+            leaving = {e.case_id for e in gone}
+            keep = sorted((e for e in self.entries.values() if e.case_id not in leaving),
+                          key=lambda e: (e.last_at, e.case_id))
+            gone += keep[:excess]
+        for e in gone:
+            self._evict(e)
+        return len(gone)
+
+    def _evict(self, entry: Entry) -> None:
+        del self.entries[entry.case_id]
+        part = self.partitions[entry.partition]
+        bucket = part[entry.category]
+        del bucket[entry.case_id]
+        if not bucket:
+            del part[entry.category]
+        if not part:
+            del self.partitions[entry.partition]
+        for facts in entry.reports.values():
+            self._detach(facts)
+
+    # -- search ------------------------------------------------------------------------------
+
+    def nearby(self, facts: ReportFacts,
+               compatible: Callable[[str], bool] = lambda _: True) -> Iterator[Entry]:
+        """Cases of a compatible category in the report's grid and the grids around it (or,
+        for a report placed above grid level, every partition below its place), still
+        inside their window."""
+        partition = facts.partition
+        if len(facts.area_path) > GRID_DEPTH:
+            keys: tuple[str, ...] | list[str] = self.around(partition)
+        else:
+            keys = sorted(k for k in self.partitions if k.startswith(partition))
+        for key in keys:
+            for category, bucket in self.partitions.get(key, {}).items():
+                if not compatible(category):
+                    continue
+                for entry in bucket.values():
+                    if self._in_window(entry, facts.reported_at):
+                        yield entry
+
+    def _in_window(self, entry: Entry, at: datetime) -> bool:
+        if entry.closed_at is not None:
+            return abs(at - entry.closed_at) <= self.reopen_window
+        return at - entry.last_at <= self.open_window and entry.first_at - at <= self.open_window
+
+    def idf(self, gram: str) -> float:
+        return math.log((self.reports + 1) / (self.df.get(gram, 0) + 1)) + 1.0
+
+
+def distance_m(a: ReportFacts, b: ReportFacts) -> float | None:
+    if a.lon is None or a.lat is None or b.lon is None or b.lat is None:
+        return None
+    kx = M_PER_DEG * math.cos(math.radians((a.lat + b.lat) / 2))
+    return math.hypot((a.lon - b.lon) * kx, (a.lat - b.lat) * M_PER_DEG)

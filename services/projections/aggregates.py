@@ -1,0 +1,149 @@
+"""What a case row contributes to the pre-aggregated tables, and how a change moves them.
+
+A case counts at its own place and at every ancestor (the area path's prefixes), so a
+town's figures are one row read, never a scan of its villages. When a case row changes,
+the tables move by (facts of the new row) - (facts of the old row): the same function
+serves the live projection and a rebuild, so both end in the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+# Days and weeks are counted on the city's clock, whatever the server's zone.
+CITY_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+DONE = frozenset({"closed", "evaluated"})
+
+CountKey = tuple[str, str, str]  # (area, dim, key)
+DayKey = tuple[str, str, str]  # (area, day, category)
+
+
+def nodes(area_path: str | None) -> list[str]:
+    """'a/b/c' -> ['a', 'a/b', 'a/b/c']: every node the case counts at."""
+    if not area_path:
+        return []
+    parts = area_path.split("/")
+    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def depth(area: str) -> int:
+    return area.count("/") + 1
+
+
+def day_of(moment: datetime | None) -> str | None:
+    return moment.astimezone(CITY_TZ).date().isoformat() if moment is not None else None
+
+
+def is_open(row: dict[str, Any]) -> bool:
+    return row.get("status") not in DONE
+
+
+def case_facts(row: dict[str, Any]) -> dict[tuple[str, str], int]:
+    """(dim, key) -> amount this one case adds to its places' counts."""
+    status = str(row.get("status") or "reported")
+    open_ = is_open(row)
+    facts: dict[tuple[str, str], int] = {
+        ("total", ""): 1,
+        ("status", status): 1,
+        ("category", row.get("category") or "unknown"): 1,
+        ("channel", row.get("channel") or "unknown"): 1,
+    }
+    if row.get("urgency"):
+        facts[("urgency", row["urgency"])] = 1
+    flags = {"open": open_, "overdue": open_ and bool(row.get("overdue")),
+             "warned": open_ and bool(row.get("warned")), "escalated": bool(row.get("escalated")),
+             "closed": not open_, "on_time": not open_ and bool(row.get("on_time"))}
+    facts.update({(name, ""): 1 for name, on in flags.items() if on})
+    satisfaction = row.get("satisfaction")
+    if satisfaction:
+        facts[("sat_sum", "")] = int(satisfaction)
+        facts[("sat_n", "")] = 1
+    dept = row.get("department")
+    if dept:
+        facts[("dept_total", dept)] = 1
+        for name in ("open", "overdue", "closed", "on_time"):
+            if flags[name]:
+                facts[(f"dept_{name}", dept)] = 1
+        if satisfaction:
+            facts[("dept_sat_sum", dept)] = int(satisfaction)
+            facts[("dept_sat_n", dept)] = 1
+    return facts
+
+
+def day_facts(row: dict[str, Any]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(day, category) -> (reported, closed) this case adds."""
+    category = row.get("category") or "unknown"
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    reported = day_of(row.get("reported_at"))
+    if reported:
+        out[(reported, category)] = (1, 0)
+    closed = day_of(row.get("closed_at")) if not is_open(row) else None
+    if closed:
+        r, _ = out.get((closed, category), (0, 0))
+        out[(closed, category)] = (r, 1)
+    return out
+
+
+class Deltas:
+    """Accumulated changes of one batch, written in one statement per table."""
+
+    def __init__(self) -> None:
+        self.counts: dict[CountKey, int] = defaultdict(int)
+        self.daily: dict[DayKey, list[int]] = defaultdict(lambda: [0, 0])
+
+    def change(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        if old is not None and new is not None and old.get("area_path") == new.get("area_path"):
+            self._moved(new.get("area_path"), old, new)  # the usual case: a step, same place
+        else:
+            self._counts(old, -1)
+            self._counts(new, +1)
+        self._days(old, -1)
+        self._days(new, +1)
+
+    def _moved(self, area_path: str | None, old: dict[str, Any], new: dict[str, Any]) -> None:
+        diff = case_facts(new)
+        for fact, amount in case_facts(old).items():
+            diff[fact] = diff.get(fact, 0) - amount
+        places = nodes(area_path)
+        for (dim, key), amount in diff.items():
+            if amount:
+                for area in places:
+                    self.counts[(area, dim, key)] += amount
+
+    def _counts(self, row: dict[str, Any] | None, sign: int) -> None:
+        if row is None:
+            return
+        places = nodes(row.get("area_path"))
+        for (dim, key), amount in case_facts(row).items():
+            for area in places:
+                self.counts[(area, dim, key)] += sign * amount
+
+    def _days(self, row: dict[str, Any] | None, sign: int) -> None:
+        if row is None:
+            return
+        places = nodes(row.get("area_path"))
+        for (day, category), (reported, closed) in day_facts(row).items():
+            for area in places:
+                cell = self.daily[(area, day, category)]
+                cell[0] += sign * reported
+                cell[1] += sign * closed
+
+    def count_rows(self) -> list[dict[str, Any]]:
+        return [{"area": a, "dim": d, "key": k, "depth": depth(a), "n": n}
+                for (a, d, k), n in self.counts.items() if n]
+
+    def daily_rows(self) -> list[dict[str, Any]]:
+        return [{"area": a, "day": day, "category": c, "depth": depth(a),
+                 "reported": r, "closed": x}
+                for (a, day, c), (r, x) in self.daily.items() if r or x]
+
+
+def totals(rows: Iterable[dict[str, Any]]) -> Deltas:
+    """The tables as they must be for these case rows: for checks and rebuild comparisons."""
+    d = Deltas()
+    for row in rows:
+        d.change(None, row)
+    return d

@@ -1,0 +1,88 @@
+"""Three instances of dedup in one consumer group share the partitions of gov.intake.events,
+and every report still has exactly one effect: one registration, one dispatch, one file
+line each. (How much faster three are is a benchmark figure: `make bench`, suite scaleout.)"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+
+import httpx
+import pytest
+
+from bench.stack import synthetic_report
+from govctl.processes import ServiceProcess, Stack
+from shared.events.topics import INTAKE
+from tests.e2e.conftest import GRID_WORKER, LEADER, TEST_PORTS, eventually
+
+pytestmark = pytest.mark.e2e
+
+ROUND = 60  # reports per round
+MAX_ROUNDS = 10  # until every instance has had a share (a rebalance takes a moment)
+FIRST_LINE = ("case.reported", "case.registered", "case.dispatched")
+
+
+def applied(url: str) -> int:
+    """What one instance recorded from gov.intake.events (its own Prometheus counter)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("gov_messages_applied_total{")
+                   and f'topic="{INTAKE}"' in line))
+
+
+def post_round(stack: Stack, rng: random.Random) -> list[str]:
+    case_ids = []
+    with httpx.Client(base_url=stack.url("intake"), headers=GRID_WORKER, timeout=30) as client:
+        for _ in range(ROUND):
+            body = {**synthetic_report(rng), "external_ref": f"scale-{uuid.uuid4()}"}
+            r = client.post("/api/reports", json=body)
+            assert r.status_code == 202, r.text
+            case_ids.append(r.json()["case_id"])
+    return case_ids
+
+
+def dispatched(stack: Stack, case_ids: list[str]) -> bool:
+    with httpx.Client(base_url=stack.url("projections"), headers=LEADER, timeout=30) as client:
+        return all(client.get(f"/api/cases/{c}").json().get("status") not in
+                   (None, "reported", "registered") for c in case_ids)
+
+
+@pytest.fixture
+def three_dedups(stack: Stack) -> list[ServiceProcess]:
+    extra = [ServiceProcess("dedup", TEST_PORTS["dedup"] + 10 * i, stack.env, stack.log_dir,
+                            instance=f"-{i}") for i in (1, 2)]
+    for p in extra:
+        p.start()
+    try:
+        for p in extra:
+            p.wait_ready()
+        yield [stack.processes["dedup"], *extra]
+    finally:
+        for p in extra:
+            p.stop()
+
+
+def test_three_instances_share_the_partitions_and_nothing_happens_twice(
+        stack: Stack, three_dedups: list[ServiceProcess]) -> None:
+    before = [applied(p.url) for p in three_dedups]
+    rng = random.Random(9)
+    case_ids: list[str] = []
+    for _ in range(MAX_ROUNDS):
+        batch = post_round(stack, rng)
+        case_ids += batch
+        eventually(lambda b=batch: dispatched(stack, b), timeout=120)
+        shares = [applied(p.url) - b for p, b in zip(three_dedups, before, strict=True)]
+        if all(shares):
+            break
+
+    # Each instance recorded some of the reports, and together each report exactly once.
+    assert all(share > 0 for share in shares), shares
+    assert sum(shares) == len(case_ids), (shares, len(case_ids))
+
+    with httpx.Client(base_url=stack.url("projections"), headers=LEADER, timeout=30) as client:
+        for case_id in case_ids:
+            events = client.get(f"/api/cases/{case_id}/file").json()["events"]
+            kinds = Counter(e["event_type"] for e in events if e["event_type"] in FIRST_LINE)
+            assert kinds == dict.fromkeys(FIRST_LINE, 1), (case_id, kinds)
+            assert len({e["event_id"] for e in events}) == len(events)
