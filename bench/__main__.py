@@ -109,7 +109,9 @@ def _run_suite(name: str, ctx: BenchContext, report: dict[str, Any]) -> None:
     Console().print(f"[bold]bench suite {name}[/bold] …")
     try:
         module = importlib.import_module(f"bench.suites.{name}")
-        ctx.figures.update(module.run(ctx))
+        figures = module.run(ctx)
+        ctx.figures.update(figures)
+        Console().print_json(json.dumps(figures, ensure_ascii=False, default=str))
     except Exception as exc:  # noqa: BLE001 - one failed suite must not lose the others' figures
         report["errors"][name] = f"{type(exc).__name__}: {exc}"
         traceback.print_exc()

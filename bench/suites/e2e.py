@@ -50,6 +50,7 @@ def run(ctx: Any) -> dict[str, Any]:
     for rate in LOADS:
         figures.update(offered_load(infra, rate, LOAD_SECONDS))
     figures.update(memory(infra))
+    figures.update(storage(infra))
     infra.stop_services()
     figures.update(replay.run(infra))
     figures.update(casefile.run(infra))
@@ -182,6 +183,23 @@ def _visible(infra: BenchInfra, accepted: dict[str, float],
 
 def _wall(dt: datetime) -> float:
     return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
+STORES = ("intake", "dedup", "dispatch", "supervision")  # eventsourcing: <name>_events
+
+
+def storage(infra: BenchInfra) -> dict[str, Any]:
+    """Bytes on disk (tables, indexes, TOAST) per case and per stored event, all schemas."""
+    size = infra.count(
+        "SELECT sum(pg_total_relation_size(t.oid)) FROM pg_class t JOIN pg_namespace n "
+        "ON n.oid = t.relnamespace WHERE t.relkind = 'r' AND n.nspname = ANY(%s)",
+        list((*STORES, "projections")))
+    n = infra.count("SELECT count(*) FROM projections.rm_cases")
+    events = sum(infra.count(f'SELECT count(*) FROM "{s}"."{s}_events"') for s in STORES)
+    events += infra.count("SELECT count(*) FROM projections.rm_case_events")
+    return {"db_bytes_per_case": round(size / max(n, 1)),
+            "db_bytes_per_event": round(size / max(events, 1)),
+            "db_events_per_case": round(events / max(n, 1), 2)}
 
 
 def memory(infra: BenchInfra) -> dict[str, float]:

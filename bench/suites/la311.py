@@ -199,8 +199,14 @@ class Replay:
         agree = sum(1 for rid, dept in expected.items() if dept is not None and chosen[rid] == dept)
         misses = Counter(f"{expected[r]}->{chosen[r]}" for r in expected
                          if chosen[r] != expected[r])
+        # The LA list itself against the file, computed here without the platform: what
+        # dispatch would reach once it accepts the list.
+        listed = {r["category"]: r["department"] for r in json.loads(RULES.read_text())["rules"]}
+        offline = sum(1 for _, d, row in self.rows
+                      if listed.get(d.category) == expected[str(d.report_id)])
         return {"la311_routing_agreement": round(agree / len(expected), 4),
-                "la311_routing_disagreements": dict(misses.most_common(8))}
+                "la311_routing_disagreements": dict(misses.most_common(8)),
+                "la311_list_agreement_offline": round(offline / len(self.rows), 4)}
 
     def _counts(self) -> dict[str, Any]:
         """Reports per district: read model (sum of report_count) vs the file's APC column."""

@@ -46,8 +46,9 @@ def case_events(case_id: uuid.UUID, t0: datetime) -> list[tuple[str, Integration
                 "occurred_at": t0 + timedelta(minutes=n), "producer": producer,
                 "actor": actor}
 
-    common = {"report_id": case_id, "channel": Channel.GRID_APP, "category": "urban.garbage",
-              "description": "小区东门垃圾桶满溢", "area_path": AREA, "reported_at": t0}
+    common: dict[str, Any] = {
+        "report_id": case_id, "channel": Channel.GRID_APP, "category": "urban.garbage",
+        "description": "小区东门垃圾桶满溢", "area_path": AREA, "reported_at": t0}
     return [
         ("gov.intake.events", CaseReported(**env(0, "intake", GW), external_ref=str(case_id),
                                            **common)),

@@ -225,9 +225,11 @@ class IntakeApplication(ServiceApplication):
         if report is None:
             return  # a case that did not start in this intake
         status = FROM_DEDUP.get(type(event)) or FOLLOWED[type(event)]
-        note = getattr(event, "reason", "") or getattr(event, "result", "") or ""
+        note = {dispatch_events.CaseReturned: "reason", dispatch_events.CaseHandled: "result",
+                ReviewQueued: "reason"}.get(type(event), "remark")
+        note = str(getattr(event, note, "") or "")
         if report.follow(str(event.event_id), status, getattr(event, "department", None),
-                         str(note)[:200], meta_from(event, self.actor)):
+                         note[:200], meta_from(event, self.actor)):
             processing.collect_events(report)
 
     def on_merged(self, event: ReportMerged, processing: ProcessingEvent[uuid.UUID]) -> None:

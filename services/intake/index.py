@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import DateTime as SqlDateTime
 from sqlalchemy.types import TypeDecorator
 
@@ -118,14 +119,18 @@ class ReportIndex:
         done = 0
         with self._lock:
             while True:
-                with self.engine.begin() as c:
-                    at = c.execute(select(position.c.position)
-                                   .where(position.c.name == "log")).scalar()
-                    found = self.app.recorder.select_notifications((at or 0) + 1, self.batch)
-                    for n in found:
-                        self._apply(c, self.app.mapper.to_domain_event(n))
-                    if found:
-                        self._advance(c, at, found[-1].id)
+                try:
+                    with self.engine.begin() as c:
+                        at = c.execute(select(position.c.position)
+                                       .where(position.c.name == "log")).scalar()
+                        found = self.app.recorder.select_notifications((at or 0) + 1,
+                                                                       self.batch)
+                        for n in found:
+                            self._apply(c, self.app.mapper.to_domain_event(n))
+                        if found:
+                            self._advance(c, at, found[-1].id)
+                except IntegrityError:
+                    continue  # another intake instance applied these first: read on
                 done += len(found)
                 if len(found) < self.batch:
                     return done

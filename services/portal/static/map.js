@@ -43,7 +43,7 @@ function mapOption(mapName, state, opts) {
       const label = place ? placeName(place) : p.name;
       return opts.values ? `${label}<br>${t("total")}: ${p.value || 0}` : label;
     } },
-    geo: { map: mapName, roam: true, zoom: 1.1, label: { show: false },
+    geo: { map: mapName, roam: true, zoom: 1.05, top: 10, bottom: opts.values ? 50 : 10, label: { show: false },
       itemStyle: { areaColor: "#eef3f8", borderColor: "#7a8ca3", borderWidth: 0.6 },
       emphasis: { label: { show: false }, itemStyle: { areaColor: "#ffd666" } },
       select: { disabled: true },
@@ -56,7 +56,8 @@ function mapOption(mapName, state, opts) {
     ],
   };
   if (opts.values) {
-    option.visualMap = { min: 0, max, left: 8, bottom: 8, calculable: true, seriesIndex: 0,
+    option.visualMap = { min: 0, max, orient: "horizontal", left: "center", bottom: 4, itemHeight: 120,
+      itemWidth: 12, calculable: true, seriesIndex: 0,
       text: [String(max), "0"], inRange: { color: ["#f0f5ff", "#69b1ff", "#0958d9", "#cf1322"] } };
   }
   return option;
