@@ -77,6 +77,12 @@ _CATEGORIES: tuple[tuple[str, str, str], ...] = (
     ("fire.blocked_exit", "消防通道堵塞", "Blocked fire exit"),
     ("fire.equipment", "消防设施损坏", "Damaged fire equipment"),
     ("petition.general", "信访事项", "Petition matter"),
+    # Request types of the Los Angeles 311 replay (data/la311/mapping.toml) with no
+    # counterpart above.
+    ("livelihood.homeless_encampment", "流浪人员聚集点", "Homeless encampment"),
+    ("urban.dead_animal", "动物尸体清理", "Dead animal removal"),
+    ("environment.water_waste", "浪费用水", "Water waste"),
+    ("livelihood.general_request", "一般诉求", "General request"),
 )
 
 _DEPARTMENTS: tuple[tuple[str, str, str], ...] = (
@@ -93,6 +99,12 @@ _DEPARTMENTS: tuple[tuple[str, str, str], ...] = (
     ("fire_rescue", "消防救援支队", "Fire and Rescue Detachment"),
     ("petition_office", "信访局", "Petition Office"),
     ("street_office", "街道（乡镇）综治中心", "Town/street governance centre"),
+    # The real owners of the Los Angeles 311 replay: imported requests keep them.
+    ("la_bos", "洛杉矶环卫局", "LA Sanitation, Bureau of Sanitation (BOS)"),
+    ("la_ocb", "洛杉矶社区美化办公室", "Office of Community Beautification (OCB)"),
+    ("la_ita", "洛杉矶信息技术局（311中心）", "Information Technology Agency, 311 (ITA)"),
+    ("la_bsl", "洛杉矶路灯局", "Bureau of Street Lighting (BSL)"),
+    ("la_ladwp", "洛杉矶水电局", "Department of Water and Power (LADWP)"),
 )
 
 

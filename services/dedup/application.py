@@ -221,6 +221,7 @@ def report_of(e: CaseReported) -> dict[str, Any]:
         "location": e.location.model_dump() if e.location else None,
         "place_code": e.place_code, "area_path": list(e.area_path),
         "reported_at": e.reported_at.isoformat(),
+        "assigned_department": e.assigned_department,
     }
 
 

@@ -70,6 +70,7 @@ def registered(e: Any, report: dict[str, Any], decision: dict[str, Any]) -> Case
         explanation=decision,
         linked_case_id=uuid.UUID(link) if link else None,
         reopen_suggested=link is not None,
+        assigned_department=report.get("assigned_department"),
     )
 
 

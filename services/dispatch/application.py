@@ -31,6 +31,7 @@ from services.dispatch.routing import (
     urgency,
 )
 from services.dispatch.seed import SEED_RULES
+from shared.catalogue import departments
 from shared.events import Actor, IntegrationEvent
 from shared.events.dedup import CaseRegistered
 from shared.places.codes import join_path, path_within
@@ -140,6 +141,10 @@ class DispatchApplication(ServiceApplication):
             return  # a republished registration
         version, table = self.table(event.occurred_at)
         rule = table.route(event.category, event.area_path)
+        if event.assigned_department in departments():
+            # The channel already knows the owner (an imported request): keep it, with
+            # the category's time limits.
+            rule = rule.model_copy(update={"department": event.assigned_department})
         level, reasons = urgency(rule, event.channel.value, f"{event.title} {event.description}")
         start = event.occurred_at
         d = table.deadlines(rule, start, level == "urgent")

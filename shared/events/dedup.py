@@ -30,6 +30,8 @@ class CaseRegistered(IntegrationEvent):
     # A repeat soon after a case was closed: linked to it, flagged for possible reopening.
     linked_case_id: uuid.UUID | None = None
     reopen_suggested: bool = False
+    # A department the channel already named (e.g. the owner of an imported request).
+    assigned_department: str | None = None
 
 
 class ReportMerged(IntegrationEvent):
