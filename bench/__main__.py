@@ -1,8 +1,9 @@
 """Run the benchmark suites and write bench/results/latest.json.
 
 `python -m bench` runs every suite in bench/suites/; `python -m bench e2e baselines` runs
-the named ones. Figures are compared with baselines measured in the same run, as ratios:
-these machines are shared and noisy, so absolute numbers alone mean little.
+the named ones and updates their figures in the existing latest.json. Figures are compared
+with baselines measured in the same run, as ratios: these machines are shared and noisy,
+so absolute numbers alone mean little.
 
 A suite that fails does not stop the others: its error is recorded under `errors`, and
 every required key is still written (null when its suite could not measure it).
@@ -83,6 +84,8 @@ def main(argv: list[str]) -> int:
     scratch = RESULTS / "scratch"
     scratch.mkdir(exist_ok=True)
     ctx = BenchContext(scratch=scratch)
+    if argv:  # named suites only: update their figures in the last full report
+        ctx.figures.update(_previous_figures())
     report: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(),
                               "machine": {"python": platform.python_version(),
                                           "cpus": os.cpu_count(),
@@ -102,6 +105,15 @@ def main(argv: list[str]) -> int:
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     _print(report)
     return 1 if report["errors"] else 0
+
+
+def _previous_figures() -> dict[str, Any]:
+    path = RESULTS / "latest.json"
+    if not path.exists():
+        return {}
+    previous = json.loads(path.read_text())
+    meta = ("started_at", "machine", "suites", "errors", "targets", "notes")
+    return {k: v for k, v in previous.items() if k not in meta}
 
 
 def _run_suite(name: str, ctx: BenchContext, report: dict[str, Any]) -> None:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.stack import BenchInfra
+from bench.stack import KAFKA_ENV, BenchInfra
 from services.projections.readmodel import CaseReadModel
 from shared.events import parse_event
 from shared.events.topics import CASE_TOPICS, PARTITIONS
@@ -39,7 +40,14 @@ def run(infra: BenchInfra) -> dict[str, Any]:
     figures["replay_events_per_s"] = max(figures[f"replay_events_per_s_batch_{b}"]
                                          for b in BATCHES)
     figures["rebuild_store_events_per_s"] = _rebuild_store(infra)
+    figures["kafka_bytes_per_event"] = round(_log_bytes() / max(total, 1))
     return figures
+
+
+def _log_bytes() -> int:
+    """Bytes of the case topics' segment files on the bench broker's disk."""
+    data = Path(KAFKA_ENV["KAFKA_STATE_DIR"]) / "data"
+    return sum(f.stat().st_size for t in CASE_TOPICS for f in data.glob(f"{t}-*/*.log"))
 
 
 def _partitions() -> list[TopicPartition]:

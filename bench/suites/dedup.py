@@ -31,6 +31,11 @@ FMS_RADIUS_M = 250.0
 TARGETS = {"precision": 0.97, "recall": 0.90, "f1_over_baseline": 0.15, "p99_ms": 10.0}
 
 
+def new_index(max_cases: int = 250_000) -> CaseIndex:
+    places = demo_neighbours()
+    return CaseIndex(neighbours=places.around, shapes=places.shape, max_cases=max_cases)
+
+
 def load(name: str) -> list[dict[str, Any]]:
     with (DATA / f"{name}.jsonl").open(encoding="utf-8") as f:
         return [json.loads(line) for line in f]
@@ -57,7 +62,7 @@ class Replay:
 
 def replay_matcher(lines: list[dict[str, Any]], index: CaseIndex | None = None,
                    config: MatchConfig | None = None) -> Replay:
-    index = index or CaseIndex(neighbours=demo_neighbours().around)
+    index = index or new_index()
     matcher = Matcher(index, config)
     out = Replay()
     first: dict[str, str] = {}
@@ -260,10 +265,11 @@ def synthetic_open_cases(n: int, lines: list[dict[str, Any]], seed: int = 7
 def decision_times(open_cases: int, lines: list[dict[str, Any]]) -> dict[str, float]:
     """Decide every report of the set against an index holding `open_cases` open cases
     (the reports are decided, not added, so the index stays at that size)."""
-    index = CaseIndex(neighbours=demo_neighbours().around, max_cases=open_cases + 1000)
+    index = new_index(max_cases=open_cases + 1000)
     began = time.perf_counter()
     for facts in sorted(synthetic_open_cases(open_cases, lines), key=lambda f: f.reported_at):
         index.add_case(facts)
+    index.sweep()  # the daily upkeep: signatures computed while the index grew, refreshed
     build_s = time.perf_counter() - began
     reports = [x for x in lines if x["kind"] == "report"]
     start = max(e.last_at for e in index.entries.values())

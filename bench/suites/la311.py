@@ -33,6 +33,7 @@ import psycopg
 
 from bench.stack import BenchInfra, percentile
 from govctl.processes import REPO
+from shared.places.la311 import APCS, district_code
 
 SAMPLE = REPO.parent / "shared" / "data" / "la311_2017_sample.csv"
 MAPPING = REPO / "data" / "la311" / "mapping.toml"
@@ -50,12 +51,8 @@ def run(ctx: Any) -> dict[str, Any]:
     replay = Replay(infra)
     figures["la311_rows"] = len(replay.rows)
     figures["la311_bad_rows"] = replay.bad
-    end = replay.rows[-1][0]
-    for speed in SPEEDS:  # consecutive slices, newest first
-        span = WALL_SECONDS * speed
-        batch = [r for r in replay.rows if end - span < r[0] <= end]
-        end -= span
-        figures.update(replay.paced(batch, speed))
+    for speed in SPEEDS:
+        figures.update(replay.paced(replay.busiest(WALL_SECONDS * speed), speed))
     figures.update(replay.flat_out())
     figures.update(replay.check())
     replay.close()
@@ -72,7 +69,10 @@ def load_rules(infra: BenchInfra) -> str:
     url = f"{infra.stack.url('dispatch')}/api/responsibility-list"
     current = httpx.get(url, headers=admin, timeout=30).json()
     la = json.loads(RULES.read_text())
-    body = {"rules": [*current["rules"], *la["rules"]], "note": la["note"][:500],
+    # Area overrides are per district (dispatch refuses a city code): one copy per district.
+    districts = sorted({f"{LA_CITY[:4]}{code}" for code, _ in APCS.values()})
+    rules = [{**r, "area": d} for d in districts for r in la["rules"]]
+    body = {"rules": [*current["rules"], *rules], "note": la["note"][:500],
             "based_on": current.get("version")}
     r = httpx.put(url, json=body, headers=admin, timeout=30)
     if r.status_code == 200:
@@ -114,6 +114,16 @@ class Replay:
 
     def close(self) -> None:
         self.app.close()
+
+    def busiest(self, span: float) -> list[tuple[float, Any, dict[str, str]]]:
+        """The not yet replayed rows of the busiest `span` seconds of the sample."""
+        rows = [r for r in self.rows if str(r[1].report_id) not in self.sent]
+        best, lo = (0, 0), 0
+        for hi in range(len(rows)):
+            while rows[hi][0] - rows[lo][0] > span:
+                lo += 1
+            best = max(best, (hi - lo + 1, lo))
+        return rows[best[1]:best[1] + best[0]]
 
     def paced(self, batch: list[tuple[float, Any, dict[str, str]]],
               speed: int) -> dict[str, Any]:
@@ -166,13 +176,15 @@ class Replay:
                 "la311_end_to_end_rows_per_s": round(len(seen) / elapsed, 1)}
 
     def _visible(self, ids: dict[str, float], timeout: float) -> dict[str, float]:
-        """report id -> when the read model first showed it (a case, or merged into one)."""
+        """report id -> when the read model first showed it settled: its case past
+        `registered` (dispatched, or held for review), or merged into another case."""
         pending, seen = set(ids), {}
         deadline = time.monotonic() + timeout
         with psycopg.connect(self.infra.database_url, autocommit=True) as c:
             while pending and time.monotonic() < deadline:
                 rows = c.execute(
                     "SELECT case_id FROM projections.rm_cases WHERE case_id = ANY(%(ids)s) "
+                    "AND status NOT IN ('reported', 'registered') "
                     "UNION SELECT report_case_id FROM projections.rm_case_aliases "
                     "WHERE report_case_id = ANY(%(ids)s)", {"ids": list(pending)}).fetchall()
                 now = time.time()
@@ -186,41 +198,64 @@ class Replay:
         return {**self._routing(), **self._counts()}
 
     def _routing(self) -> dict[str, Any]:
-        """Our dispatch's department for each row's case vs the mapping of its real Owner."""
+        """Our dispatch's department vs the mapping of the row's real Owner, over the rows
+        dispatch routed themselves (their own case dispatched). Rows dedup merged into
+        another case, or held for review, were not routed: counted apart."""
         expected = {str(d.report_id): self.mapping.departments.get(row["Owner"].strip())
                     for _, d, row in self.rows}
         with psycopg.connect(self.infra.database_url, autocommit=True) as c:
-            department: dict[str, str | None] = dict(c.execute(
-                "SELECT case_id, department FROM projections.rm_cases WHERE area_path LIKE %s",
-                (f"{LA_CITY}%",)).fetchall())
-            merged: dict[str, str] = dict(c.execute(
-                "SELECT report_case_id, case_id FROM projections.rm_case_aliases").fetchall())
-        chosen = {rid: department.get(merged.get(rid, rid)) for rid in expected}
-        agree = sum(1 for rid, dept in expected.items() if dept is not None and chosen[rid] == dept)
-        misses = Counter(f"{expected[r]}->{chosen[r]}" for r in expected
-                         if chosen[r] != expected[r])
-        # The LA list itself against the file, computed here without the platform: what
-        # dispatch would reach once it accepts the list.
+            cases: dict[str, tuple[str, str | None]] = {
+                cid: (status, dept) for cid, status, dept in c.execute(
+                    "SELECT case_id, status, department FROM projections.rm_cases "
+                    "WHERE area_path LIKE %s", (f"{LA_CITY}%",)).fetchall()}
+            merged = {r for (r,) in c.execute(
+                "SELECT report_case_id FROM projections.rm_case_aliases").fetchall()}
+        routed = {rid: cases[rid][1] for rid in expected
+                  if rid in cases and cases[rid][1] is not None}
+        agree = sum(1 for rid, dept in routed.items() if dept == expected[rid])
+        misses = Counter(f"{expected[r]}->{d}" for r, d in routed.items() if d != expected[r])
+        # The LA list itself against the file, computed here without the platform.
         listed = {r["category"]: r["department"] for r in json.loads(RULES.read_text())["rules"]}
         offline = sum(1 for _, d, row in self.rows
                       if listed.get(d.category) == expected[str(d.report_id)])
-        return {"la311_routing_agreement": round(agree / len(expected), 4),
+        held = Counter(cases[r][0] for r in expected if r in cases and r not in routed)
+        return {"la311_rows_routed": len(routed),
+                "la311_rows_merged": len(merged & set(expected)),
+                "la311_rows_not_routed_by_status": dict(held),
+                "la311_routing_agreement": round(agree / max(len(routed), 1), 4),
                 "la311_routing_disagreements": dict(misses.most_common(8)),
                 "la311_list_agreement_offline": round(offline / len(self.rows), 4)}
 
     def _counts(self) -> dict[str, Any]:
-        """Reports per district: read model (sum of report_count) vs the file's APC column."""
-        from shared.places.la311 import district_code
-
-        from_file = Counter(district_code(row["APC"]) or LA_CITY for _, _, row in self.rows)
+        """Reports per district: the read model (sum of report_count: merged reports too)
+        against the file, counted by its APC column, and by its coordinates (placed with
+        the same registry intake uses; the APC column when a row has no usable point)."""
+        by_apc = Counter(district_code(row["APC"]) or LA_CITY for _, _, row in self.rows)
+        by_point = Counter(self._district_of(d, row) for _, d, row in self.rows)
         with psycopg.connect(self.infra.database_url, autocommit=True) as c:
             rows = c.execute(
                 "SELECT split_part(area_path, '/', 2), sum(report_count) "
                 "FROM projections.rm_cases WHERE area_path LIKE %s GROUP BY 1",
                 (f"{LA_CITY}%",)).fetchall()
-        from_model = {(d or LA_CITY): int(n) for d, n in rows}
-        differ = {d: (from_file.get(d, 0), from_model.get(d, 0))
-                  for d in set(from_file) | set(from_model)
-                  if from_file.get(d, 0) != from_model.get(d, 0)}
-        return {"la311_areas": len(from_file), "la311_counts_equal": not differ,
-                "la311_count_differences": differ}
+        model = Counter({(d or LA_CITY): int(n) for d, n in rows})
+        return {"la311_areas": len(by_apc),
+                "la311_counts_equal": model == by_apc,
+                "la311_count_differences": _differences(by_apc, model),
+                "la311_counts_equal_by_coordinates": model == by_point,
+                "la311_count_differences_by_coordinates": _differences(by_point, model),
+                "la311_rows_point_outside_apc_district": sum(
+                    1 for _, d, row in self.rows
+                    if self._district_of(d, row) != (district_code(row["APC"]) or LA_CITY))}
+
+    def _district_of(self, draft: Any, row: dict[str, str]) -> str:
+        where = (self.app.registry.locate(draft.location.lon, draft.location.lat)
+                 if draft.location is not None else None)
+        if where is not None and len(where.area_path) > 1:
+            return str(where.area_path[1])
+        return district_code(row["APC"]) or LA_CITY
+
+
+def _differences(expected: Counter[str], found: Counter[str]) -> dict[str, list[int]]:
+    """area -> [from the file, in the read model], where they differ."""
+    return {a: [expected[a], found[a]] for a in sorted(set(expected) | set(found))
+            if expected[a] != found[a]}

@@ -59,9 +59,11 @@ class DedupApplication(ServiceApplication):
 
     def _new_index(self) -> CaseIndex:
         s = self.settings if isinstance(self.settings, DedupSettings) else DedupSettings()
+        places = demo_neighbours()
         return CaseIndex(open_window=timedelta(days=s.open_window_days),
                          reopen_window=timedelta(days=s.reopen_window_days),
-                         max_cases=s.max_index_cases, neighbours=demo_neighbours().around)
+                         max_cases=s.max_index_cases, neighbours=places.around,
+                         shapes=places.shape)
 
     def refresh_index(self) -> None:
         """Fold newly recorded case-file events into the index and the review queue."""

@@ -19,6 +19,7 @@ from functools import cache
 
 import shapely
 from shapely import STRtree
+from shapely.geometry.base import BaseGeometry
 
 from services.dedup.text import TextFeatures, features
 from shared.places.geo import M_PER_DEG
@@ -26,6 +27,7 @@ from shared.places.model import Level
 from shared.places.registry import PlaceRegistry
 
 GRID_DEPTH = Level.GRID.depth  # index of the grid code in an area path
+CHANNEL_PRIOR = 20  # reports a channel needs before its own formulae count as such
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +74,21 @@ class Entry:
     last_at: datetime
     reports: dict[uuid.UUID, ReportFacts]
     closed_at: datetime | None = None
+    # Kept with the file so a search rejects most cases with one set or box operation:
+    grams: frozenset[str] = frozenset()  # every report's grams and pinyin pairs together
+    box: tuple[float, float, float, float] | None = None  # lon/lat bounds of located reports
 
     @property
     def closed(self) -> bool:
         return self.closed_at is not None
+
+    def summarise(self) -> None:
+        """Recompute `grams` and `box` from the reports (after one joined or left)."""
+        self.grams = frozenset().union(
+            *(r.text.grams | r.text.pinyin for r in self.reports.values()))
+        xs = [r.lon for r in self.reports.values() if r.lon is not None]
+        ys = [r.lat for r in self.reports.values() if r.lat is not None]
+        self.box = (min(xs), min(ys), max(xs), max(ys)) if xs and ys else None
 
     def expires(self, open_window: timedelta, reopen_window: timedelta) -> datetime:
         if self.closed_at is not None:
@@ -84,7 +97,8 @@ class Entry:
 
 
 class Neighbours:
-    """Which grids touch which (edges or corners), from the place registry's polygons."""
+    """Which grids touch which (edges or corners), from the place registry's polygons; and
+    the outline of every grid and community, where a report without coordinates lies."""
 
     def __init__(self, registry: PlaceRegistry) -> None:
         grids = [g for g in registry.by_level(Level.GRID) if g.geometry]
@@ -94,10 +108,19 @@ class Neighbours:
         for g, shape in zip(grids, shapes, strict=True):
             hits = tree.query(shapely.buffer(shape, 1e-6), predicate="intersects")
             self._map[g.code] = tuple(sorted(grids[int(i)].code for i in hits))
+        self._shapes: dict[str, BaseGeometry] = {}
+        for level in (Level.VILLAGE, Level.GRID):
+            for p in registry.by_level(level):
+                if (shape := p.shape()) is not None:
+                    shapely.prepare(shape)
+                    self._shapes[p.code] = shape
 
     def around(self, partition: str) -> tuple[str, ...]:
         """The partition itself and the grids around it (itself only if not a grid)."""
         return self._map.get(partition, (partition,))
+
+    def shape(self, code: str) -> BaseGeometry | None:
+        return self._shapes.get(code)
 
 
 @cache
@@ -111,20 +134,33 @@ class CaseIndex:
     def __init__(self, open_window: timedelta = timedelta(days=30),
                  reopen_window: timedelta = timedelta(days=30),
                  max_cases: int = 250_000,
-                 neighbours: Callable[[str], tuple[str, ...]] | None = None) -> None:
+                 neighbours: Callable[[str], tuple[str, ...]] | None = None,
+                 shapes: Callable[[str], BaseGeometry | None] | None = None,
+                 rarity_power: float = 2.0) -> None:
         self.open_window = open_window
         self.reopen_window = reopen_window
         self.max_cases = max_cases
         self.around = neighbours or (lambda p: (p,))
+        self.shape = shapes or (lambda _: None)
+        self.rarity_power = rarity_power
         # grid -> category -> cases: a search reads only compatible categories nearby.
         self.partitions: dict[str, dict[str, dict[uuid.UUID, Entry]]] = {}
         self.entries: dict[uuid.UUID, Entry] = {}
         self.report_case: dict[uuid.UUID, uuid.UUID] = {}  # report case id -> primary
-        self.df: Counter[str] = Counter()  # in how many indexed reports each gram occurs
+        # In how many indexed reports each gram occurs: overall and per channel.
+        self.df: Counter[str] = Counter()
+        self.channel_df: dict[str, Counter[str]] = {}
+        self.channel_reports: Counter[str] = Counter()
+        self.category_df: dict[str, Counter[str]] = {}
+        self.category_reports: Counter[str] = Counter()
         self.reports = 0
         self.position = 0  # the last notification folded in (the application's cursor)
         self.now: datetime | None = None  # the latest report time seen: event time, not wall
         self._swept_at: datetime | None = None
+        # Gram weights move slowly with the counts: a report's signature (weight totals,
+        # rarest grams) is computed when it is indexed and again only once the index has
+        # grown or shrunk by a quarter, not at every decision.
+        self._signatures: dict[uuid.UUID, Weights] = {}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -152,6 +188,7 @@ class CaseIndex:
         entry = self.entries.get(case_id)
         if entry is not None and report_case_id in entry.reports:
             self._detach(entry.reports.pop(report_case_id))
+            entry.summarise()
 
     def close_case(self, case_id: uuid.UUID, at: datetime) -> None:
         entry = self.entries.get(case_id)
@@ -163,18 +200,31 @@ class CaseIndex:
 
     def _attach(self, entry: Entry, facts: ReportFacts) -> None:
         entry.reports[facts.case_id] = facts
+        entry.summarise()
         self.report_case[facts.case_id] = entry.case_id
-        self.df.update(facts.text.grams)
-        self.reports += 1
+        self._count(facts, 1)
+        self._signatures[facts.case_id] = self._signature(facts)
         self._advance(facts.reported_at)
 
     def _detach(self, facts: ReportFacts) -> None:
         self.report_case.pop(facts.case_id, None)
-        self.df.subtract(facts.text.grams)
-        self.reports -= 1
-        for g in facts.text.grams:
-            if self.df[g] <= 0:
-                del self.df[g]
+        self._signatures.pop(facts.case_id, None)
+        self._count(facts, -1)
+
+    def _count(self, facts: ReportFacts, sign: int) -> None:
+        grams = facts.text.grams | facts.text.pinyin | facts.text.chars
+        channel = self.channel_df.setdefault(facts.channel, Counter())
+        category = self.category_df.setdefault(facts.category, Counter())
+        for counter in (self.df, channel, category):
+            for g in grams:
+                n = counter[g] + sign
+                if n > 0:
+                    counter[g] = n
+                else:
+                    del counter[g]
+        self.channel_reports[facts.channel] += sign
+        self.category_reports[facts.category] += sign
+        self.reports += sign
 
     # -- bounds ----------------------------------------------------------------------------
 
@@ -202,7 +252,15 @@ class CaseIndex:
             gone += keep[:excess]
         for e in gone:
             self._evict(e)
+        self._refresh_signatures()
         return len(gone)
+
+    def _refresh_signatures(self) -> None:
+        """Signatures computed when the index was a quarter smaller or larger: again, here
+        (once a day of event time) rather than on the first decision that needs them."""
+        for entry in self.entries.values():
+            for facts in entry.reports.values():
+                self.weights(facts)
 
     def _evict(self, entry: Entry) -> None:
         del self.entries[entry.case_id]
@@ -243,6 +301,66 @@ class CaseIndex:
 
     def idf(self, gram: str) -> float:
         return math.log((self.reports + 1) / (self.df.get(gram, 0) + 1)) + 1.0
+
+    def weight(self, gram: str, channel: str, category: str) -> float:
+        """How much sharing `gram` says, for a report from `channel` filed under
+        `category`. Rare grams say much; grams common among reports of the same category
+        say little (油烟, 直排 in oily-smoke reports: how such complaints are told, not
+        which restaurant); grams most of the channel's own reports carry (its formula:
+        来电反映, 诉求, 已拍照取证 ...) say nothing. Learnt from the indexed reports, not from
+        a list of formulae or names."""
+        n = self.channel_reports.get(channel, 0)
+        share = self.channel_df[channel].get(gram, 0) / (n + CHANNEL_PRIOR) if n else 0.0
+        rarity = self._rarity(gram, category)
+        if len(gram) == 2 and gram[0] not in "#:":  # two Chinese characters
+            # No rarer than its rarer character: a bigram across the seam of two phrases
+            # (街阿 in 龙桥街阿强) is rare only by combination and names nothing.
+            rarity = min(rarity, max(self._rarity(gram[0], category),
+                                     self._rarity(gram[1], category)))
+        return rarity ** self.rarity_power * max(0.0, 1.0 - share)
+
+    def _rarity(self, gram: str, category: str) -> float:
+        """Inverse document frequency, overall and among reports of the same category."""
+        rarity = self.idf(gram)
+        m = self.category_reports.get(category, 0)
+        if m:
+            within = math.log((m + 1) / (self.category_df[category].get(gram, 0) + 1)) + 1.0
+            rarity = math.sqrt(rarity * within)
+        return rarity
+
+    def weights(self, facts: ReportFacts) -> Weights:
+        """A report's signature: total gram weight (characters/words, and pinyin) and its
+        rarest grams (most often a name)."""
+        cached = self._signatures.get(facts.case_id)
+        if cached is not None and abs(self.reports - cached.reports) <= cached.reports / 4:
+            return cached
+        out = self._signature(facts)
+        if facts.case_id in self.report_case:  # only indexed reports are kept
+            self._signatures[facts.case_id] = out
+        return out
+
+    def _signature(self, facts: ReportFacts) -> Weights:
+        ch, cat = facts.channel, facts.category
+        w = {g: self.weight(g, ch, cat) for g in facts.text.grams}
+        pinyin = sum(self.weight(g, ch, cat) for g in facts.text.pinyin)
+        return Weights(self.reports, sum(w.values()), pinyin, names_of(w))
+
+
+NAME_GRAMS = 4  # a report's rarest grams: most often the name of what is at fault
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    reports: int  # the index's size when computed
+    grams: float
+    pinyin: float
+    names: tuple[tuple[str, float], ...]
+
+
+def names_of(w: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    """The heaviest grams, house numbers aside (they are compared on their own)."""
+    named = sorted((g for g in w if not g.startswith("#")), key=lambda g: (-w[g], g))
+    return tuple((g, w[g]) for g in named[:NAME_GRAMS])
 
 
 def distance_m(a: ReportFacts, b: ReportFacts) -> float | None:

@@ -1,21 +1,29 @@
 """The matcher: is a report a new case, a duplicate of an open case, or uncertain?
 
 Candidates come from the index (nearby grids, inside the time window) and must have a
-compatible category. Each is scored from explainable signals: text similarity (IDF-weighted
-character n-grams, and rapidfuzz's alignment for typos and reordering), distance, time
-apart, category, and address numbers that agree or conflict. Every decision carries the
+compatible category. Each is described by explainable signals: text similarity (grams
+weighted by rarity, channel formulae learnt away, see CaseIndex.weight), the share of the
+report's rarest grams (the names: shop, road, estate) found in the case, pinyin pairs
+between a Chinese and an English report, distance (for a report without coordinates: to
+the outline of the grid or community it was placed in), address numbers that agree or
+conflict, category and time apart. A logistic scorer whose coefficients were fitted on
+the evaluation set's dev split (bench/dedup_fit.py -> services/dedup/fitted.py) turns
+them into the probability that both describe one problem. Every decision carries the
 signals of the candidates it looked at.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from rapidfuzz import fuzz
+import shapely
 
-from services.dedup.index import CaseIndex, Entry, ReportFacts, distance_m
+from services.dedup import fitted
+from services.dedup.index import CaseIndex, Entry, ReportFacts, distance_m, names_of
+from shared.places.geo import M_PER_DEG
 
 Outcome = Literal["new", "merge", "review", "link"]
 
@@ -36,6 +44,7 @@ CROSS_TOPIC = (
 )
 _CROSS = {frozenset(p) for p in CROSS_TOPIC}
 ANY_CATEGORY = ("petition.general",)
+MAX_REPORTS = 12  # a case's latest reports compared (a big file says nothing more)
 
 
 def category_relation(a: str, b: str) -> str | None:
@@ -51,21 +60,20 @@ def category_relation(a: str, b: str) -> str | None:
 @dataclass(frozen=True)
 class MatchConfig:
     max_distance_m: float = 500.0  # beyond: not the same spot, whatever the text says
-    merge_at: float = 0.62
-    review_at: float = 0.42
-    ambiguity_margin: float = 0.04  # two open cases this close at the top: a person decides
-    max_scored: int = 48  # a report matching dozens: score the nearest this many
+    merge_at: float = fitted.MERGE_AT  # probability of one problem: merge
+    review_at: float = fitted.REVIEW_AT  # below merge_at, at or above this: a person decides
+    link_at: float = fitted.LINK_AT  # a closed case this likely: linked, flagged to reopen
+    ambiguity_margin: float = fitted.AMBIGUITY_MARGIN  # two open cases this close: a person
+    max_scored: int = 48  # a report matching dozens: score the most alike this many
     close_m: float = 60.0  # "the same spot" for a report whose text tells nothing
-    # Weights of `combine` (chosen on the dev split, see docs/dedup-evaluation.md).
-    w_text: float = 0.75
-    w_place: float = 0.25
-    fuzzy_share: float = 0.85
-    same_category: float = 0.05
-    address_match: float = 0.10
-    address_conflict: float = 0.25
-    unknown_same_grid: float = 0.5  # proximity when one side has no coordinates
-    unknown_same_area: float = 0.3
-    rarity_power: float = 2.0  # gram weight = idf ** this: higher favours names over phrases
+    coefficients: tuple[float, ...] = fitted.COEFFICIENTS  # intercept, then FEATURES
+
+
+# The scorer's inputs, in the order of `fitted.COEFFICIENTS` after the intercept.
+FEATURES = ("text", "contain", "covered", "union", "names", "names_back", "xtext", "near",
+            "text_near",
+            "vague", "addr_match", "addr_conflict", "same_category", "generic_category",
+            "days")
 
 
 @dataclass(frozen=True)
@@ -102,11 +110,12 @@ class Matcher:
         scored = self.candidates(facts)
         if not facts.text.usable:
             return self._without_text(facts, scored)
+        cfg = self.config
         open_ = [c for c in scored if not c.closed]
         closed = [c for c in scored if c.closed]
-        if open_ and open_[0].score >= self.config.review_at:
+        if open_ and open_[0].score >= cfg.review_at:
             return self._against_open(open_)
-        if closed and closed[0].score >= self.config.merge_at:
+        if closed and closed[0].score >= cfg.link_at:
             return Decision("link", closed[0].case_id, "repeat_after_close", tuple(scored))
         return Decision("new", None, "no_candidate" if not scored else "below_threshold",
                         tuple(scored))
@@ -128,92 +137,218 @@ class Matcher:
         spot = [c for c in scored if not c.closed and c.signals["category"] == "same"
                 and c.signals["distance_m"] is not None
                 and c.signals["distance_m"] <= self.config.close_m]
+        spot.sort(key=lambda c: (c.signals["distance_m"], c.case_id))
         if spot:
             return Decision("review", spot[0].case_id, "text_unusable", tuple(spot))
         return Decision("new", None, "text_unusable", tuple(scored))
 
-    # -- scoring ------------------------------------------------------------------------------
+    # -- candidates --------------------------------------------------------------------------
 
     def candidates(self, facts: ReportFacts) -> list[Candidate]:
-        """Compatible nearby cases, the nearest `max_scored` scored, best first (ties by id,
-        so the same state always gives the same decision)."""
-        near: list[tuple[float, uuid.UUID, Entry, str, float | None]] = []
+        """Compatible cases nearby sharing something with the report: the `max_scored`
+        sharing the most grams are scored. Best first, ties by id, so the same state
+        always gives the same decision."""
+        cfg = self.config
+        query = _Query(self.index, facts)
+        near: list[tuple[int, uuid.UUID, Entry]] = []
         relations: dict[str, str | None] = {}
 
         def compatible(category: str) -> bool:
             relations[category] = category_relation(facts.category, category)
             return relations[category] is not None
 
+        grams = query.grams
         for entry in self.index.nearby(facts, compatible):
+            if query.beyond(entry, cfg.max_distance_m):
+                continue  # certainly too far
+            shared = len(grams & entry.grams)
+            if shared:  # nothing in common: not worth a score
+                near.append((-shared, entry.case_id, entry))
+        near.sort(key=lambda t: (t[0], t[1]))
+        out: list[Candidate] = []
+        for _, _, entry in near:  # exact distances only for the few that may be scored
+            d = query.place_m(entry)
+            if d is not None and d > cfg.max_distance_m:
+                continue
             relation = relations[entry.category]
             assert relation is not None
-            d = _nearest(facts, entry)
-            if d is not None and d > self.config.max_distance_m:
-                continue
-            near.append((d if d is not None else self.config.max_distance_m, entry.case_id,
-                         entry, relation, d))
-        near.sort(key=lambda t: (t[0], t[1]))
-        out = [self._score(facts, entry, relation, d)
-               for _, _, entry, relation, d in near[: self.config.max_scored]]
+            out.append(self._score(query, entry, relation, d))
+            if len(out) == cfg.max_scored:
+                break
         out.sort(key=lambda c: (-c.score, c.case_id))
         return out
 
-    def _score(self, facts: ReportFacts, entry: Entry, relation: str,
-               d: float | None) -> Candidate:
-        text, fuzzy, address = 0.0, 0.0, "none"
-        for other in entry.reports.values():
-            text = max(text, self.cosine(facts, other))
-            fuzzy = max(fuzzy, _fuzzy(facts, other))
-            address = _address(address, facts, other)
-        hours = abs((facts.reported_at - entry.last_at).total_seconds()) / 3600
+    def _score(self, q: _Query, entry: Entry, relation: str, place: float | None
+               ) -> Candidate:
+        text = q.compare(entry)
+        point = q.point_m(entry)
+        since = entry.closed_at or entry.last_at
+        hours = abs((q.facts.reported_at - since).total_seconds()) / 3600
         signals: dict[str, Any] = {
             "category": relation,
-            "distance_m": round(d, 1) if d is not None else None,
-            "area": _area(facts, entry),
+            "distance_m": round(point, 1) if point is not None else None,
+            "place_m": round(place, 1) if place is not None else None,
+            "area": _area(q.facts, entry),
             "hours_apart": round(hours, 1),
-            "text": round(text, 3),
-            "fuzzy": round(fuzzy, 3),
-            "address": address,
+            **{k: round(v, 3) for k, v in text.items()},
+            "address": q.address(entry),
             "reports": len(entry.reports),
         }
-        return Candidate(entry.case_id, combine(signals, self.config), entry.closed, signals)
+        score = probability(features_of(signals, self.config), self.config.coefficients)
+        return Candidate(entry.case_id, score, entry.closed, signals)
 
-    def cosine(self, a: ReportFacts, b: ReportFacts) -> float:
-        """Cosine of the IDF-weighted gram sets: rare shared grams (a shop's name) count,
-        grams every report has (油烟, 扰民) hardly do."""
-        ga, gb = a.text.grams, b.text.grams
-        if not ga or not gb:
+
+def features_of(s: dict[str, Any], cfg: MatchConfig) -> list[float]:
+    """The scorer's inputs (FEATURES) from a candidate's signals, each in [0, 1]."""
+    place = s["place_m"]
+    near = 0.0 if place is None else max(0.0, 1.0 - place / cfg.max_distance_m)
+    days = math.log1p(s["hours_apart"]) / math.log1p(24 * 30)
+    return [s["text"], s["contain"], s["covered"], s["union"], s["names"], s["names_back"],
+            s["xtext"], near,
+            max(s["text"], s["xtext"]) * near, float(s["distance_m"] is None),
+            float(s["address"] == "match"), float(s["address"] == "conflict"),
+            float(s["category"] == "same"), float(s["category"] == "generic"),
+            min(1.0, days)]
+
+
+def probability(x: list[float], coefficients: tuple[float, ...]) -> float:
+    z = coefficients[0] + sum(c * v for c, v in zip(coefficients[1:], x, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+class _Query:
+    """One report being decided: its gram weights, computed once for all candidates."""
+
+    def __init__(self, index: CaseIndex, facts: ReportFacts) -> None:
+        self.index, self.facts = index, facts
+        self.grams = facts.text.grams | facts.text.pinyin
+        self.kx = M_PER_DEG * math.cos(math.radians(facts.lat)) if facts.lat is not None else 0.0
+        t, ch, cat = facts.text, facts.channel, facts.category
+        self.w = {g: index.weight(g, ch, cat) for g in t.grams}
+        self.wp = {g: index.weight(g, ch, cat) for g in t.pinyin}
+        self.norm = sum(self.w.values())
+        self.pnorm = sum(self.wp.values())
+        self.names = dict(names_of(self.w))
+        self.shape = index.shape(facts.partition) if not facts.located else None
+        self._outline: dict[str, float | None] = {}  # partition -> metres from this report
+
+    def beyond(self, entry: Entry, metres: float) -> bool:
+        """True when every located report of the case lies farther than `metres` from
+        this report (by the case's bounding box); False when unsure."""
+        a, box = self.facts, entry.box
+        if a.lon is None or a.lat is None or box is None:
+            return False
+        dx = max(box[0] - a.lon, 0.0, a.lon - box[2]) * self.kx
+        dy = max(box[1] - a.lat, 0.0, a.lat - box[3]) * M_PER_DEG
+        return dx > metres or dy > metres
+
+    def compare(self, entry: Entry) -> dict[str, float]:
+        a, index = self.facts, self.index
+        text = contain = covered = xtext = back = 0.0
+        union: set[str] = set()
+        for b in _latest(entry):
+            wb = index.weights(b)
+            if a.text.latin == b.text.latin or not (a.text.pinyin and b.text.pinyin):
+                union |= b.text.grams
+                cos, ca, cb = self._cosine(a.text.grams & b.text.grams, self.w, self.norm,
+                                           wb.grams)
+                text, contain, covered = max(text, cos), max(contain, ca), max(covered, cb)
+                total = sum(w for _, w in wb.names)
+                if total:
+                    back = max(back, sum(w for g, w in wb.names if g in a.text.grams) / total)
+            else:  # one in Chinese, one in English: the romanised names
+                cos, _, _ = self._cosine(a.text.pinyin & b.text.pinyin, self.wp, self.pnorm,
+                                         wb.pinyin)
+                xtext = max(xtext, cos)
+        found = sum(self.w[g] for g in a.text.grams & union) / self.norm if self.norm else 0.0
+        names_total = sum(self.names.values())
+        names = (sum(w for g, w in self.names.items() if g in union) / names_total
+                 if names_total else 0.0)
+        return {"text": text, "contain": contain, "covered": covered, "union": found,
+                "names": names, "names_back": back, "xtext": xtext}
+
+    @staticmethod
+    def _cosine(shared: frozenset[str], wa: dict[str, float], na: float, nb: float
+                ) -> tuple[float, float, float]:
+        """(cosine, share of a's weight shared, share of b's weight shared). A shared gram
+        weighs what it weighs for the report being decided (b's own signature holds only
+        its total: per-gram weights of every indexed report would not fit in memory)."""
+        if not shared or na <= 0 or nb <= 0:
+            return 0.0, 0.0, 0.0
+        both = sum(wa[g] for g in shared)
+        return min(1.0, both / math.sqrt(na * nb)), both / na, min(1.0, both / nb)
+
+    def address(self, entry: Entry) -> str:
+        """`match` if a report of the case gives the same house number, `conflict` if
+        numbers are given on both sides and none agree (two shops on one street)."""
+        mine = self.facts.text.addresses
+        if not mine:
+            return "none"
+        out = "none"
+        for b in entry.reports.values():
+            if b.text.addresses:
+                if mine & b.text.addresses:
+                    return "match"
+                out = "conflict"
+        return out
+
+    def point_m(self, entry: Entry) -> float | None:
+        """The nearest report of the case, when both sides have coordinates."""
+        best: float | None = None
+        for r in entry.reports.values():
+            d = distance_m(self.facts, r)
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
+
+    def place_m(self, entry: Entry) -> float | None:
+        """Distance to the case's nearest report; a side without coordinates counts from
+        the outline of the grid or community it was placed in (0 inside)."""
+        best: float | None = None
+        for r in entry.reports.values():
+            d = self._place_m(r)
+            if d is not None and (best is None or d < best):
+                best = d
+        return best
+
+    def _place_m(self, r: ReportFacts) -> float | None:
+        a = self.facts
+        if r.lon is not None and a.lon is not None:
+            return distance_m(a, r)
+        if a.lon is not None:
+            if r.partition not in self._outline:  # every report of a grid is as far
+                shape = self.index.shape(r.partition)
+                self._outline[r.partition] = None if shape is None else _to_outline(a, shape)
+            d = self._outline[r.partition]
+            return _related(a, r) if d is None else d
+        if r.partition.startswith(a.partition):  # a report inside this report's place
             return 0.0
-        idf, k = self.index.idf, self.config.rarity_power
-        shared = sum(idf(g) ** k for g in ga & gb)
-        if shared == 0:
-            return 0.0
-        na = sum(idf(g) ** k for g in ga)
-        nb = sum(idf(g) ** k for g in gb)
-        # Between cosine (both texts alike) and overlap (the short one inside the long):
-        # a terse grid-app note and a long petition about one restaurant share its name.
-        return float(shared / (na * nb) ** 0.5 + shared / min(na, nb)) / 2
+        if r.lon is not None and self.shape is not None:
+            return _to_outline(r, self.shape)
+        return _related(a, r)
 
 
-def combine(s: dict[str, Any], cfg: MatchConfig) -> float:
-    """One score from the signals; the weights are documented in docs/dedup-evaluation.md."""
-    text = max(s["text"], cfg.fuzzy_share * s["fuzzy"])
-    d = s["distance_m"]
-    if d is None:  # one side has no coordinates: only the place in the hierarchy is known
-        proximity = {"same_grid": cfg.unknown_same_grid,
-                     "same_area": cfg.unknown_same_area}.get(s["area"], 0.0)
-    else:
-        proximity = max(0.0, 1.0 - d / cfg.max_distance_m)
-    score = cfg.w_text * text + cfg.w_place * proximity
-    if s["category"] == "same":
-        score += cfg.same_category
-    if s["address"] == "match":
-        score += cfg.address_match
-    elif s["address"] == "conflict":
-        score -= cfg.address_conflict
-    if s["hours_apart"] > 24 * 7:  # a week or more after the case's last report
-        score -= 0.05
-    return max(0.0, min(1.0, score))
+def _latest(entry: Entry) -> list[ReportFacts]:
+    reports = list(entry.reports.values())
+    return reports[-MAX_REPORTS:]
+
+
+def _related(a: ReportFacts, b: ReportFacts) -> float | None:
+    """Two places in the hierarchy: 0 when one lies within the other, else unknown."""
+    pa, pb = a.partition, b.partition
+    return 0.0 if pa.startswith(pb) or pb.startswith(pa) else None
+
+
+def _to_outline(p: ReportFacts, shape: Any) -> float:
+    """Metres from a point to a grid or community: 0 inside, else to its bounding box
+    (grids are drawn as blocks; the box is a fast and close bound)."""
+    assert p.lon is not None and p.lat is not None
+    if shapely.contains_xy(shape, p.lon, p.lat):
+        return 0.0
+    minx, miny, maxx, maxy = shape.bounds
+    dx = max(minx - p.lon, 0.0, p.lon - maxx) * M_PER_DEG * math.cos(math.radians(p.lat))
+    dy = max(miny - p.lat, 0.0, p.lat - maxy) * M_PER_DEG
+    return math.hypot(dx, dy)
 
 
 def _area(facts: ReportFacts, entry: Entry) -> str:
@@ -222,31 +357,3 @@ def _area(facts: ReportFacts, entry: Entry) -> str:
     if entry.partition.startswith(facts.partition):  # the report is placed above grid level
         return "same_area"
     return "nearby_grid"
-
-
-def _nearest(facts: ReportFacts, entry: Entry) -> float | None:
-    best: float | None = None
-    for r in entry.reports.values():
-        d = distance_m(facts, r)
-        if d is not None and (best is None or d < best):
-            best = d
-    return best
-
-
-def _fuzzy(a: ReportFacts, b: ReportFacts) -> float:
-    """rapidfuzz's best partial alignment: a short report inside a long one, typos."""
-    pa, pb = a.text.plain[:200], b.text.plain[:200]
-    if len(pa) < 4 or len(pb) < 4:
-        return 0.0
-    return float(fuzz.token_sort_ratio(pa, pb) / 100)
-
-
-def _address(current: str, a: ReportFacts, b: ReportFacts) -> str:
-    """`match` if the reports share a house number, `conflict` if both give numbers and
-    none agree (two shops on one street); a match anywhere in the file wins."""
-    if current == "match":
-        return current
-    xa, xb = a.text.addresses, b.text.addresses
-    if not xa or not xb:
-        return current
-    return "match" if xa & xb else "conflict"

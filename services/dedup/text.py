@@ -1,32 +1,32 @@
 """Text features for duplicate detection, for Chinese without word segmentation and for
 English: character bigrams over runs of Chinese characters, words and character trigrams
-over Latin text, and the address numbers (门牌号, No. 18) that tell two shops on one street
-apart. Pure functions: the same text always gives the same features."""
+over Latin text, the address numbers (门牌号, No. 18) that tell two shops on one street
+apart, and pinyin syllable pairs that let a Chinese report meet an English one about the
+same place (名字的拼音: 老王烧烤 ~ "Lao Wang BBQ", 文献路 ~ "Wenxian Road").
+
+Nothing here knows any channel's wording: the formulae a channel wraps every report in
+(12345 work orders, petitions, police notes) are recognised from the data by the index
+(grams most of one channel's reports carry weigh nothing, see CaseIndex.weight).
+Pure functions: the same text always gives the same features.
+"""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
 
-# Formulae the channels wrap every report in (12345 work orders, petitions, police
-# notes). They say nothing about the problem, so they are removed before comparing.
-BOILERPLATE = (
-    "市民来电反映", "市民来电", "来电人反映", "来电反映", "来电人称", "信访人反映", "信访人",
-    "报警人称", "报警人", "巡查发现", "网格员上报", "诉求", "请求", "要求", "希望",
-    "有关部门", "相关部门", "尽快处理", "尽快解决", "予以处理", "请核实处理", "请核实",
-    "转办", "特此反映", "请派人", "处理一下", "多次反映未果", "依法处理", "本人住在",
-    "民警到场后建议转", "民警到场", "已拍照取证", "拍照取证", "反映", "投诉",
-    "citizen reports", "caller reports", "resident reports", "please fix", "please",
-    "asap", "kindly", "thanks", "thank you", "hello", "hi",
-)
+from pypinyin import Style, lazy_pinyin
+
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK}]+|[a-z]+|\d+")
 _CJK_RUN = re.compile(rf"[{_CJK}]+")
+_CJK_CHAR = re.compile(rf"[{_CJK}]")
 # House and building numbers: 18号, 3栋, 5号楼, 12弄; No. 18, #18, 18 Xxx Road.
 _ADDR_ZH = re.compile(r"(\d{1,5})\s*(?:号楼|号|栋|幢|弄|巷|单元)")
 _ADDR_EN = re.compile(
-    r"(?:\bno\.?\s*|#\s*|\bnumber\s+)(\d{1,5})\b"
+    r"(?:\bno\.?\s*|#\s*|\bnumber\s+|\bblock\s+|\bbuilding\s+)(\d{1,5})\b"
     r"|\b(\d{1,5})\s+[a-z]+(?:\s+[a-z]+)?\s+(?:road|rd|street|st|lane|ln|avenue|ave)\b")
 _ENGLISH_STOP = frozenset(re.findall(r"\w+", """
     a an the of at on in to and or is are was were be been it its this that there here
@@ -39,7 +39,9 @@ MIN_GRAMS = 3  # fewer than this and a text tells nothing (empty, one character,
 class TextFeatures:
     grams: frozenset[str]
     addresses: frozenset[str]
-    plain: str  # normalised, boilerplate removed, for edit-distance similarity
+    pinyin: frozenset[str]  # pairs of adjacent syllables, "p:wen|xian", both languages
+    chars: frozenset[str]  # single Chinese characters: how rare a bigram's parts are
+    latin: bool  # mostly Latin script: compared with Chinese through `pinyin`
 
     @property
     def usable(self) -> bool:
@@ -47,27 +49,28 @@ class TextFeatures:
 
 
 def normalise(text: str) -> str:
-    """NFKC (full-width -> half-width), lower case, channel formulae removed."""
-    t = unicodedata.normalize("NFKC", text).lower()
-    for phrase in BOILERPLATE:
-        t = t.replace(phrase, " ")
-    return t
+    """NFKC (full-width -> half-width) and lower case."""
+    return unicodedata.normalize("NFKC", text).lower()
 
 
 def features(title: str, description: str) -> TextFeatures:
     t = normalise(f"{title} {description}")
     grams: set[str] = set()
+    cjk = latin = 0
     for token in _TOKEN.findall(t):
         if _CJK_RUN.fullmatch(token):
             grams.update(_cjk_grams(token))
+            cjk += len(token)
         elif token.isdigit():
             grams.add(f"#{token}")
         elif token not in _ENGLISH_STOP:
             grams.update(_latin_grams(token))
+            latin += len(token)
     addresses = {a for m in _ADDR_ZH.finditer(t) for a in m.groups() if a}
     addresses |= {a for m in _ADDR_EN.finditer(t) for a in m.groups() if a}
-    plain = "".join(_TOKEN.findall(t))
-    return TextFeatures(frozenset(grams), frozenset(addresses), plain)
+    chars = frozenset(_CJK_CHAR.findall(t))
+    return TextFeatures(frozenset(grams), frozenset(addresses), frozenset(_pinyin_pairs(t)),
+                        chars, latin > cjk)
 
 
 def _cjk_grams(run: str) -> list[str]:
@@ -88,3 +91,71 @@ def _stem(word: str) -> str:
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
             return word[: -len(suffix)]
     return word
+
+
+# -- pinyin: names written in either script -----------------------------------------------
+
+def _pinyin_pairs(t: str) -> set[str]:
+    """Adjacent syllable pairs within each run of Chinese characters, and within each run
+    of Latin words that read as pinyin ("wenxian road" -> wen|xian): the romanised names
+    of places and shops, the part of a report that survives translation."""
+    pairs: set[str] = set()
+    for run in _syllable_runs(t):
+        pairs.update(f"p:{a}|{b}" for a, b in zip(run, run[1:], strict=False))
+    return pairs
+
+
+def _syllable_runs(t: str) -> list[list[str]]:
+    runs: list[list[str]] = []
+    current: list[str] = []
+    for token in re.findall(rf"[{_CJK}]+|[a-z]+|[^\s{_CJK}a-z]+", t):
+        if _CJK_RUN.fullmatch(token):
+            current.extend(_char_syllable(c) for c in token)
+            continue
+        syllables = _split_pinyin(token) if token.isalpha() else None
+        if syllables and token not in _ENGLISH_STOP:
+            current.extend(syllables)
+        else:
+            if len(current) > 1:
+                runs.append(current)
+            current = []
+    if len(current) > 1:
+        runs.append(current)
+    return runs
+
+
+@cache
+def _char_syllable(char: str) -> str:
+    return lazy_pinyin(char, style=Style.NORMAL, v_to_u=False)[0]
+
+
+_INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j",
+             "q", "x", "r", "z", "c", "s", "y", "w", "")
+_FINALS = frozenset("""a o e ai ei ao ou an en ang eng ong er i ia ie iao iu ian in iang ing
+    iong u ua uo uai ui uan un uang ueng v ve van vn ue""".split())
+
+
+@cache
+def _is_syllable(s: str) -> bool:
+    for initial in _INITIALS:
+        if s.startswith(initial) and s[len(initial):] in _FINALS:
+            return initial != "" or s[0] in "aoe"
+    return False
+
+
+@cache
+def _split_pinyin(word: str) -> tuple[str, ...] | None:
+    """A Latin word as pinyin syllables (fewest syllables), or None if it does not read
+    as pinyin: "wenxian" -> (wen, xian), "road" -> None."""
+    if len(word) > 24:
+        return None
+    best: list[tuple[str, ...] | None] = [None] * (len(word) + 1)
+    best[0] = ()
+    for end in range(1, len(word) + 1):
+        for start in range(max(0, end - 6), end):
+            head = best[start]
+            if head is not None and _is_syllable(word[start:end]):
+                cand = (*head, word[start:end])
+                if best[end] is None or len(cand) < len(best[end] or ()):
+                    best[end] = cand
+    return best[len(word)]

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from govctl.processes import REPO, Stack
-from tests.e2e.conftest import auth, eventually
+from tests.e2e.conftest import auth, eventually, wait_quiet
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ def run_importer(stack: Stack, *args: str) -> dict[str, int]:
 
 
 def test_the_la_sample_imports_fully_replays_end_to_end_and_reimports_nothing(
-        stack: Stack, tmp_path: Path) -> None:
+        stack: Stack, kafka: str, tmp_path: Path) -> None:
     rows = sum(1 for _ in SAMPLE.open(encoding="utf-8")) - 1
     cp = str(tmp_path / "la.checkpoint.json")
     first = run_importer(stack, "--checkpoint", cp, "--limit", "3000")
@@ -76,3 +76,4 @@ def test_the_la_sample_imports_fully_replays_end_to_end_and_reimports_nothing(
                          headers=auth("la-d", "dispatcher", "990100")).json()
     assert len(unplaced) == resumed["unplaced"]
     assert all(r["channel"] == "import" and r["area_path"] == ["990100"] for r in unplaced)
+    wait_quiet(kafka)  # ten thousand cases still flowing would slow every later test

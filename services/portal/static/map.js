@@ -58,7 +58,7 @@ function mapOption(mapName, state, opts) {
   if (opts.values) {
     option.visualMap = { min: 0, max, orient: "horizontal", left: "center", bottom: 4, itemHeight: 120,
       itemWidth: 12, calculable: true, seriesIndex: 0,
-      text: [String(max), "0"], inRange: { color: ["#f0f5ff", "#69b1ff", "#0958d9", "#cf1322"] } };
+      inRange: { color: ["#f0f5ff", "#69b1ff", "#0958d9", "#cf1322"] } };
   }
   return option;
 }
