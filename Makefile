@@ -33,7 +33,7 @@ test-unit: install
 
 lint: install
 	.venv/bin/ruff check .
-	.venv/bin/mypy services shared govctl
+	.venv/bin/mypy services shared govctl bench
 
 schema: install  ## JSON Schema of every event + the AsyncAPI document, from the code
 	$(PY) -m shared.events schema docs/events/schema

@@ -4,13 +4,15 @@ set in the same run; and the p99 decision time with 100,000 open cases indexed.
 
 The evaluation replays bench/data/dedup_eval/test.jsonl in time order through the real
 index and matcher (what the dedup service runs): a merge joins the primary case, a review
-leaves the report on its own (it is counted as *not* merged), a close closes the case the
-incident's first report ended up in. Pairwise scores: a pair of reports is predicted
-duplicate when they end in the same case, and truly duplicate when they share an incident.
+leaves the report on its own (it is counted as *not* merged), a close closes every case
+the incident's reports ended up in (the problem was handled). Pairwise scores: a pair of
+reports is predicted duplicate when they end in the same case, and truly duplicate when
+they share an incident.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import time
@@ -65,18 +67,17 @@ def replay_matcher(lines: list[dict[str, Any]], index: CaseIndex | None = None,
     index = index or new_index()
     matcher = Matcher(index, config)
     out = Replay()
-    first: dict[str, str] = {}
+    members: dict[str, list[str]] = defaultdict(list)  # incident -> its reports
     for x in lines:
         if x["kind"] == "background":
             index.add_case(facts_of(x))
             continue
-        if x["kind"] == "close":
-            case = out.case_of.get(first.get(x["cluster"], ""))
-            if case:
+        if x["kind"] == "close":  # the problem is handled: every case holding it closes
+            for case in {out.case_of[r] for r in members[x["cluster"]]}:
                 index.close_case(uuid.UUID(case), datetime.fromisoformat(x["at"]))
             continue
         facts = facts_of(x)
-        first.setdefault(x["cluster"], x["case_id"])
+        members[x["cluster"]].append(x["case_id"])
         began = time.perf_counter()
         decision = matcher.decide(facts)
         out.micros.append((time.perf_counter() - began) * 1e6)
@@ -120,18 +121,17 @@ def replay_fixmystreet(lines: list[dict[str, Any]]) -> Replay:
     250 m. Reports without coordinates cannot be matched by it."""
     cases: dict[str, tuple[ReportFacts, bool]] = {}  # case id -> (first report, open)
     out = Replay()
-    first: dict[str, str] = {}
+    members: dict[str, list[str]] = defaultdict(list)  # incident -> its reports
     for x in lines:
         if x["kind"] == "background":
             cases[x["case_id"]] = (facts_of(x), True)
             continue
-        if x["kind"] == "close":
-            case = out.case_of.get(first.get(x["cluster"], ""))
-            if case in cases:
+        if x["kind"] == "close":  # as for the matcher: every case holding it closes
+            for case in {out.case_of[r] for r in members[x["cluster"]]}:
                 cases[case] = (cases[case][0], False)
             continue
         facts = facts_of(x)
-        first.setdefault(x["cluster"], x["case_id"])
+        members[x["cluster"]].append(x["case_id"])
         best: tuple[float, str] | None = None
         for cid, (other, is_open) in cases.items():
             d = distance_m(facts, other)
@@ -220,9 +220,38 @@ def with_background(lines: list[dict[str, Any]], source: str, n: int = BACKGROUN
     return sorted([*lines, *extra], key=lambda x: x["at"])
 
 
-def evaluate(name: str, config: MatchConfig | None = None) -> dict[str, Any]:
+# Other offices word their work orders otherwise. The matcher holds no list of formulae;
+# replaying the set with these in place of the generator's shows it does not depend on them.
+REWORDED = (
+    ("市民来电反映：", "来电人表示，"),
+    ("诉求：请相关部门尽快处理。", "请职能部门核实后处置并回复。"),
+    ("巡查发现：", "日常巡查中看到"), ("，已拍照取证。", "，现场照片已上传。"),
+    ("报警人称", "据报警人讲述，"),
+    ("，民警到场后建议转相关部门处理。", "，经民警现场了解属非警务事项，移交属地。"),
+    ("信访人反映：本人住在", "来信人称其家住"),
+    ("，多次反映未果，要求有关部门依法处理。", "，此前已多次投诉，请求政府督促解决。"),
+    ("Please fix it.", "Could someone look at this?"), ("Nobody has come yet.", "Still waiting."),
+)
+
+
+def reworded(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for x in lines:
+        if x["kind"] != "close":
+            text = x["description"]
+            for old, new in REWORDED:
+                text = text.replace(old, new)
+            x = {**x, "description": text}
+        out.append(x)
+    return out
+
+
+def evaluate(name: str, config: MatchConfig | None = None, reword: bool = False
+             ) -> dict[str, Any]:
     other = "dev" if name == "test" else "test"
     lines = with_background(load(name), other)
+    if reword:
+        lines = reworded(lines)
     ours, fms = replay_matcher(lines, config=config), replay_fixmystreet(lines)
     mine, base = pairwise(lines, ours), pairwise(lines, fms)
     reviewed = pairwise(lines, after_review(lines, ours))
@@ -270,6 +299,7 @@ def decision_times(open_cases: int, lines: list[dict[str, Any]]) -> dict[str, fl
     for facts in sorted(synthetic_open_cases(open_cases, lines), key=lambda f: f.reported_at):
         index.add_case(facts)
     index.sweep()  # the daily upkeep: signatures computed while the index grew, refreshed
+    gc.freeze()  # as the service does after building its index (DedupApplication.__init__)
     build_s = time.perf_counter() - began
     reports = [x for x in lines if x["kind"] == "report"]
     start = max(e.last_at for e in index.entries.values())
@@ -284,6 +314,7 @@ def decision_times(open_cases: int, lines: list[dict[str, Any]]) -> dict[str, fl
         matcher.decide(f)
         micros.append((time.perf_counter() - began) * 1e6)
         cpu.append((time.thread_time() - began_cpu) * 1e6)
+    gc.unfreeze()  # the bench goes on: let the collector have the index back
     micros.sort()
     cpu.sort()
     # Wall time suffers from whatever else the shared machine runs; CPU time does not.
@@ -301,6 +332,7 @@ def run(ctx: Any, open_cases: int = 100_000,
         note: Callable[[str], None] | None = None) -> dict[str, Any]:
     res = evaluate("test")
     dev = evaluate("dev")
+    shifted = evaluate("test", reword=True)["ours"]
     times = decision_times(open_cases, load("test"))
     ours, base = res["ours"], res["fixmystreet"]
     figures: dict[str, Any] = {
@@ -317,6 +349,9 @@ def run(ctx: Any, open_cases: int = 100_000,
         "dedup.after_review.f1": round(res["after_review"]["f1"], 4),
         "dedup.repeats_linked": f"{res['repeats_linked']}/{res['repeats']}",
         "dedup.dev_f1": round(dev["ours"]["f1"], 4),
+        "dedup.reworded.precision": round(shifted["precision"], 4),
+        "dedup.reworded.recall": round(shifted["recall"], 4),
+        "dedup.reworded.f1": round(shifted["f1"], 4),
         "dedup.eval_reports": res["reports"],
         "dedup.eval_true_pairs": ours["true_pairs"],
         "dedup.open_cases_indexed": int(times["indexed"]),

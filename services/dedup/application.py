@@ -9,6 +9,7 @@ at once, so the second of two duplicates in one batch finds the first.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import uuid
@@ -51,6 +52,9 @@ class DedupApplication(ServiceApplication):
         self.queue: dict[uuid.UUID, dict[str, Any]] = {}  # report case id -> queued item
         self.index = self._new_index()
         self.refresh_index()
+        # The index is millions of long-lived objects: a full garbage collection walking
+        # them stalls a decision for seconds. Keep them out of the collector's walks.
+        gc.freeze()
 
     def handlers(self) -> dict[type[IntegrationEvent], Handler]:
         return {CaseReported: self.on_reported, CaseClosed: self.on_closed}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
@@ -278,21 +278,31 @@ class CaseIndex:
 
     def nearby(self, facts: ReportFacts,
                compatible: Callable[[str], bool] = lambda _: True) -> Iterator[Entry]:
-        """Cases of a compatible category in the report's grid and the grids around it (or,
-        for a report placed above grid level, every partition below its place), still
-        inside their window."""
+        """Cases of a compatible category in the report's grid and the grids around it, and
+        cases placed only to those grids' communities (or, for a report placed above grid
+        level, every partition below its place), still inside their window."""
+        at, window = facts.reported_at, self.open_window
+        for bucket in self.buckets(facts, compatible):
+            for entry in bucket:
+                if entry.closed_at is None:  # _in_window, inline: this loop is the hot one
+                    if at - entry.last_at <= window and entry.first_at - at <= window:
+                        yield entry
+                elif abs(at - entry.closed_at) <= self.reopen_window:
+                    yield entry
+
+    def buckets(self, facts: ReportFacts, compatible: Callable[[str], bool]
+                ) -> Iterator[Iterable[Entry]]:
         partition = facts.partition
         if len(facts.area_path) > GRID_DEPTH:
-            keys: tuple[str, ...] | list[str] = self.around(partition)
+            grids = self.around(partition)
+            n = len(facts.area_path[GRID_DEPTH - 1])  # codes nest: a grid's starts with its
+            keys: tuple[str, ...] | list[str] = (*grids, *sorted({g[:n] for g in grids}))
         else:
             keys = sorted(k for k in self.partitions if k.startswith(partition))
         for key in keys:
             for category, bucket in self.partitions.get(key, {}).items():
-                if not compatible(category):
-                    continue
-                for entry in bucket.values():
-                    if self._in_window(entry, facts.reported_at):
-                        yield entry
+                if compatible(category):
+                    yield bucket.values()
 
     def _in_window(self, entry: Entry, at: datetime) -> bool:
         if entry.closed_at is not None:

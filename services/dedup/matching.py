@@ -14,8 +14,10 @@ signals of the candidates it looked at.
 
 from __future__ import annotations
 
+import heapq
 import math
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +46,7 @@ CROSS_TOPIC = (
 )
 _CROSS = {frozenset(p) for p in CROSS_TOPIC}
 ANY_CATEGORY = ("petition.general",)
+PROBE_GRAMS, PROBE_PINYIN = 12, 4
 MAX_REPORTS = 12  # a case's latest reports compared (a big file says nothing more)
 
 
@@ -70,8 +73,8 @@ class MatchConfig:
 
 
 # The scorer's inputs, in the order of `fitted.COEFFICIENTS` after the intercept.
-FEATURES = ("text", "contain", "covered", "union", "names", "names_back", "xtext", "near",
-            "text_near",
+FEATURES = ("text", "contain", "covered", "union", "names", "names_back", "subject",
+            "subject_known", "xtext", "near", "text_near",
             "vague", "addr_match", "addr_conflict", "same_category", "generic_category",
             "days")
 
@@ -107,9 +110,9 @@ class Matcher:
         self.config = config or MatchConfig()
 
     def decide(self, facts: ReportFacts) -> Decision:
-        scored = self.candidates(facts)
         if not facts.text.usable:
-            return self._without_text(facts, scored)
+            return self._without_text(facts, self.candidates(facts))
+        scored = self.candidates(facts)
         cfg = self.config
         open_ = [c for c in scored if not c.closed]
         closed = [c for c in scored if c.closed]
@@ -145,28 +148,26 @@ class Matcher:
     # -- candidates --------------------------------------------------------------------------
 
     def candidates(self, facts: ReportFacts) -> list[Candidate]:
-        """Compatible cases nearby sharing something with the report: the `max_scored`
-        sharing the most grams are scored. Best first, ties by id, so the same state
-        always gives the same decision."""
+        """Compatible cases nearby; when more than `max_scored`, those sharing the most of
+        the report's rarest grams and names are scored. Best first, ties by id, so the same
+        state always gives the same decision."""
         cfg = self.config
         query = _Query(self.index, facts)
-        near: list[tuple[int, uuid.UUID, Entry]] = []
         relations: dict[str, str | None] = {}
 
         def compatible(category: str) -> bool:
             relations[category] = category_relation(facts.category, category)
             return relations[category] is not None
 
-        grams = query.grams
+        grams, located = query.probe, facts.located
+        near: list[tuple[int, int, Entry]] = []
         for entry in self.index.nearby(facts, compatible):
-            if query.beyond(entry, cfg.max_distance_m):
+            if located and query.beyond(entry, cfg.max_distance_m):
                 continue  # certainly too far
-            shared = len(grams & entry.grams)
-            if shared:  # nothing in common: not worth a score
-                near.append((-shared, entry.case_id, entry))
-        near.sort(key=lambda t: (t[0], t[1]))
+            near.append((-len(grams & entry.grams), entry.case_id.int, entry))
         out: list[Candidate] = []
-        for _, _, entry in near:  # exact distances only for the few that may be scored
+        # Exact distances and scores only for the few that may be scored (ties by id).
+        for _, _, entry in _ranked(near, 2 * cfg.max_scored):
             d = query.place_m(entry)
             if d is not None and d > cfg.max_distance_m:
                 continue
@@ -190,7 +191,7 @@ class Matcher:
             "place_m": round(place, 1) if place is not None else None,
             "area": _area(q.facts, entry),
             "hours_apart": round(hours, 1),
-            **{k: round(v, 3) for k, v in text.items()},
+            **{k: None if v is None else round(v, 3) for k, v in text.items()},
             "address": q.address(entry),
             "reports": len(entry.reports),
         }
@@ -204,7 +205,7 @@ def features_of(s: dict[str, Any], cfg: MatchConfig) -> list[float]:
     near = 0.0 if place is None else max(0.0, 1.0 - place / cfg.max_distance_m)
     days = math.log1p(s["hours_apart"]) / math.log1p(24 * 30)
     return [s["text"], s["contain"], s["covered"], s["union"], s["names"], s["names_back"],
-            s["xtext"], near,
+            s["subject"] or 0.0, float(s["subject"] is not None), s["xtext"], near,
             max(s["text"], s["xtext"]) * near, float(s["distance_m"] is None),
             float(s["address"] == "match"), float(s["address"] == "conflict"),
             float(s["category"] == "same"), float(s["category"] == "generic"),
@@ -221,7 +222,6 @@ class _Query:
 
     def __init__(self, index: CaseIndex, facts: ReportFacts) -> None:
         self.index, self.facts = index, facts
-        self.grams = facts.text.grams | facts.text.pinyin
         self.kx = M_PER_DEG * math.cos(math.radians(facts.lat)) if facts.lat is not None else 0.0
         t, ch, cat = facts.text, facts.channel, facts.category
         self.w = {g: index.weight(g, ch, cat) for g in t.grams}
@@ -229,6 +229,11 @@ class _Query:
         self.norm = sum(self.w.values())
         self.pnorm = sum(self.wp.values())
         self.names = dict(names_of(self.w))
+        # What candidates are first sifted by: the report's rarest grams and pinyin pairs,
+        # the name of what is at fault, house numbers (a few set lookups per case, where
+        # thousands of cases are near).
+        self.probe = frozenset(_heaviest(self.w, PROBE_GRAMS) + _heaviest(self.wp, PROBE_PINYIN)
+                               ) | (t.subject & t.grams) | {f"#{a}" for a in t.addresses}
         self.shape = index.shape(facts.partition) if not facts.located else None
         self._outline: dict[str, float | None] = {}  # partition -> metres from this report
 
@@ -242,12 +247,17 @@ class _Query:
         dy = max(box[1] - a.lat, 0.0, a.lat - box[3]) * M_PER_DEG
         return dx > metres or dy > metres
 
-    def compare(self, entry: Entry) -> dict[str, float]:
+    def compare(self, entry: Entry) -> dict[str, float | None]:
         a, index = self.facts, self.index
         text = contain = covered = xtext = back = 0.0
+        subject: float | None = None
         union: set[str] = set()
         for b in _latest(entry):
             wb = index.weights(b)
+            if a.text.subject and b.text.subject:
+                agree = len(a.text.subject & b.text.subject) / min(len(a.text.subject),
+                                                                   len(b.text.subject))
+                subject = max(subject or 0.0, agree)
             if a.text.latin == b.text.latin or not (a.text.pinyin and b.text.pinyin):
                 union |= b.text.grams
                 cos, ca, cb = self._cosine(a.text.grams & b.text.grams, self.w, self.norm,
@@ -265,7 +275,7 @@ class _Query:
         names = (sum(w for g, w in self.names.items() if g in union) / names_total
                  if names_total else 0.0)
         return {"text": text, "contain": contain, "covered": covered, "union": found,
-                "names": names, "names_back": back, "xtext": xtext}
+                "names": names, "names_back": back, "subject": subject, "xtext": xtext}
 
     @staticmethod
     def _cosine(shared: frozenset[str], wa: dict[str, float], na: float, nb: float
@@ -326,6 +336,22 @@ class _Query:
         if r.lon is not None and self.shape is not None:
             return _to_outline(r, self.shape)
         return _related(a, r)
+
+
+def _rank(t: tuple[int, int, Entry]) -> tuple[int, int]:
+    return t[0], t[1]
+
+
+def _ranked(near: list[tuple[int, int, Entry]], k: int) -> Iterator[tuple[int, int, Entry]]:
+    """In rank order, sorting everything only if the first `k` do not suffice."""
+    first = heapq.nsmallest(k, near, key=_rank)
+    yield from first
+    if len(first) < len(near):
+        yield from sorted(near, key=_rank)[k:]
+
+
+def _heaviest(w: dict[str, float], n: int) -> list[str]:
+    return sorted(w, key=lambda g: (-w[g], g))[:n]
 
 
 def _latest(entry: Entry) -> list[ReportFacts]:

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 
 from pypinyin import Style, lazy_pinyin
 
@@ -41,6 +42,7 @@ class TextFeatures:
     addresses: frozenset[str]
     pinyin: frozenset[str]  # pairs of adjacent syllables, "p:wen|xian", both languages
     chars: frozenset[str]  # single Chinese characters: how rare a bigram's parts are
+    subject: frozenset[str]  # what is at fault, named after the address (see `subject_of`)
     latin: bool  # mostly Latin script: compared with Chinese through `pinyin`
 
     @property
@@ -69,8 +71,36 @@ def features(title: str, description: str) -> TextFeatures:
     addresses = {a for m in _ADDR_ZH.finditer(t) for a in m.groups() if a}
     addresses |= {a for m in _ADDR_EN.finditer(t) for a in m.groups() if a}
     chars = frozenset(_CJK_CHAR.findall(t))
+    subject = subject_of(unicodedata.normalize("NFKC", f"{title}. {description}"))
     return TextFeatures(frozenset(grams), frozenset(addresses), frozenset(_pinyin_pairs(t)),
-                        chars, latin > cjk)
+                        chars, subject, latin > cjk)
+
+
+# A Chinese address is road, house number, then the place itself (文献路18号老王烧烤店):
+# the first characters after the first road name and number are what the report is about.
+_AFTER_ROAD = re.compile(
+    rf"[{_CJK}]{{1,4}}?(?:路|街|大道|巷|弄)(?:\d+\s*号)?(?:附近|旁边|一带|对面)?[,，、\s]*"
+    rf"([{_CJK}]{{2,4}})")
+# English names are capitalised: "Lao Wang BBQ", "Meifeng Estate" (not a road's name).
+_TITLE_RUN = re.compile(r"(?<![.!?]\s)(?<!^)\b([A-Z][\w']*(?:\s+[A-Z][\w']*)*)")
+_ROAD_WORDS = frozenset(("road", "rd", "street", "st", "avenue", "ave", "lane", "ln"))
+
+
+def subject_of(text: str) -> frozenset[str]:
+    """The name of the place at fault: in Chinese the (up to) four characters after the
+    first road name and house number, as bigrams; in English the capitalised words of
+    names that are not roads. Empty when the text names no place this way."""
+    m = _AFTER_ROAD.search(text)
+    if m:
+        return frozenset(_cjk_grams(m.group(1)))
+    words: set[str] = set()
+    for run in _TITLE_RUN.findall(text):
+        parts = [w.lower().removesuffix("'s") for w in run.split()]
+        if parts[-1] not in _ROAD_WORDS:
+            for w in parts:  # trigrams: a typo in a name leaves most of it
+                if w not in _ENGLISH_STOP:
+                    words.update(_latin_grams(w)[1:])
+    return frozenset(words)
 
 
 def _cjk_grams(run: str) -> list[str]:
@@ -101,7 +131,7 @@ def _pinyin_pairs(t: str) -> set[str]:
     of places and shops, the part of a report that survives translation."""
     pairs: set[str] = set()
     for run in _syllable_runs(t):
-        pairs.update(f"p:{a}|{b}" for a, b in zip(run, run[1:], strict=False))
+        pairs.update(f"p:{a}|{b}" for a, b in pairwise(run))
     return pairs
 
 
@@ -131,8 +161,10 @@ def _char_syllable(char: str) -> str:
 
 _INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j",
              "q", "x", "r", "z", "c", "s", "y", "w", "")
-_FINALS = frozenset("""a o e ai ei ao ou an en ang eng ong er i ia ie iao iu ian in iang ing
-    iong u ua uo uai ui uan un uang ueng v ve van vn ue""".split())
+_FINALS = frozenset(("a", "o", "e", "ai", "ei", "ao", "ou", "an", "en", "ang", "eng", "ong",
+                     "er", "i", "ia", "ie", "iao", "iu", "ian", "in", "iang", "ing", "iong",
+                     "u", "ua", "uo", "uai", "ui", "uan", "un", "uang", "ueng", "v", "ve",
+                     "van", "vn", "ue"))
 
 
 @cache

@@ -47,7 +47,8 @@ def build_app() -> FastStream:
 
 def _subscribe(broker: KafkaBroker, service: str, topic: str) -> None:
     producer = topic.split(".")[1]
-    payload = _union(_events_of(importlib.import_module(f"shared.events.{producer}")))
+    payload = _channel_model(topic) if producer == "channel" else \
+        _union(_events_of(importlib.import_module(f"shared.events.{producer}")))
 
     async def consume(event: IntegrationEvent) -> None:
         """Documented only: the service's batch consumer does the real work."""
@@ -57,11 +58,17 @@ def _subscribe(broker: KafkaBroker, service: str, topic: str) -> None:
     broker.subscriber(topic, group_id=service, title=f"{topic}:{service}")(consume)
 
 
+def _channel_model(topic: str) -> Any:
+    """A channel's intake topic carries that channel's own submission model (plus sender)."""
+    from services.intake.channels import MODELS
+
+    by_topic = {topics.CHANNEL_TOPICS[c.value]: model for c, model in MODELS.items()}
+    return by_topic[topic]
+
+
 def __getattr__(name: str) -> Any:
     # `app` is built on first access, so importing this module does no work.
     if name == "app":
         return build_app()
     raise AttributeError(name)
 
-
-_ = topics

@@ -43,3 +43,18 @@ async def retrying(step: Callable[[], Awaitable[T]], what: str) -> T:
                         extra={"step": what, "error": type(exc).__name__, "pause": pause})
             await asyncio.sleep(pause)
             pause = min(pause * 2, MAX_PAUSE)
+
+
+async def keep_running(start: Callable[[], Awaitable[None]], what: str) -> None:
+    """Run a background loop (timers, index tailers); restart it after a transient
+    infrastructure failure instead of taking the whole service down."""
+    pause = 0.2
+    while True:
+        try:
+            await start()
+            return
+        except TRANSIENT as exc:
+            log.warning("background loop failed, restarting",
+                        extra={"loop": what, "error": type(exc).__name__, "pause": pause})
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, MAX_PAUSE)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ from shared.runtime.consumer import BatchConsumer, Parser
 from shared.runtime.kafka import ensure_topics, idempotent_producer
 from shared.runtime.logs import configure_logging
 from shared.runtime.relay import OutboxRelay, Translate
+from shared.runtime.resilience import keep_running
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.store import DomainError, NotFoundError, ServiceApplication
 
@@ -87,7 +89,8 @@ class Runtime:
             await self.consumer.start()
             self._spawn("consumer", self.consumer.run())
         for loop in self.spec.background:
-            self._spawn(getattr(loop, "__name__", "background"), loop(self))
+            name = getattr(loop, "__name__", "background")
+            self._spawn(name, keep_running(functools.partial(loop, self), name))
 
     def _relay(self, app: ServiceApplication, producer: AIOKafkaProducer) -> OutboxRelay:
         assert self.spec.publishes and self.spec.translate

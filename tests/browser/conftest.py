@@ -38,7 +38,7 @@ def bearer(sub: str, role: str, place: str, department: str | None = None) -> di
     return {"Authorization": f"Bearer {issue_token(sub, role, place, sub, department, key=KEY)}"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down before other folders run
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: run `bash deploy/local/chromium.sh install`")
@@ -81,7 +81,7 @@ def seed(stack: Stack) -> None:
         time.sleep(1.0)  # the first must be a case before the others are compared with it
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # torn down before other folders run
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 

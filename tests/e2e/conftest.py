@@ -4,18 +4,15 @@ processes started the way `govctl run` starts them."""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
-from govctl.processes import REPO, Stack, infra
+from govctl.processes import REPO
 from shared.runtime.auth import issue_token
 
 # E2E_SLOT=N gives a session its own broker, database and ports, so several sessions
@@ -27,41 +24,6 @@ PG_ENV = {"PG_STATE_DIR": str(REPO / ".local" / f"pg-test{SLOT}"), "PG_PORT": st
 AUTH_SECRET = secrets.token_hex(32)  # this session's signing key, shared with the services
 TEST_PORTS = {name: 8201 + 100 * SLOT + i for i, name in
               enumerate(("intake", "dedup", "dispatch", "supervision", "projections", "portal"))}
-
-
-@pytest.fixture(scope="session")
-def kafka() -> Iterator[str]:
-    infra("kafka", "clean", env=KAFKA_ENV)
-    infra("kafka", "start", env=KAFKA_ENV)
-    yield f"127.0.0.1:{KAFKA_ENV['KAFKA_PORT']}"
-    if not os.environ.get("KEEP_TEST_INFRA"):
-        infra("kafka", "clean", env=KAFKA_ENV)
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    infra("postgres", "clean", env=PG_ENV)
-    infra("postgres", "start", env=PG_ENV)
-    yield infra("postgres", "url", env=PG_ENV)
-    if not os.environ.get("KEEP_TEST_INFRA"):
-        infra("postgres", "clean", env=PG_ENV)
-
-
-@pytest.fixture(scope="session")
-def stack(kafka: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[Stack]:
-    data = tmp_path_factory.mktemp("stack")
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, "DATABASE_URL": postgres_url,
-           "GOV_DATA_DIR": str(data), "GOV_CLOCK": "driven", "GOV_LOG_JSON": "true",
-           "GOV_AUTH_SECRET": AUTH_SECRET,
-           # The portal's gateway reaches the services on this session's ports.
-           "GOV_UPSTREAMS": json.dumps({name: f"http://127.0.0.1:{port}"
-                                        for name, port in TEST_PORTS.items() if name != "portal"})}
-    s = Stack(env=env, log_dir=Path(os.environ.get("E2E_LOG_DIR", data / "logs")),
-              ports=dict(TEST_PORTS))
-    s.start()
-    yield s
-    s.stop()
 
 
 def eventually(check: Callable[[], Any], timeout: float = 60, every: float = 0.2) -> Any:

@@ -155,7 +155,7 @@ async def test_a_dispatcher_confirms_a_report_from_the_review_queue(stack: Stack
                         "urban.street_vendor", where)
     eventually(lambda: dedup_view(stack, first))
     vague = case_reported("hotline_12345", "food.unlicensed",
-                          "市民来电反映：拱辰路菜市场门口早上摆满了小摊，马路都堵住了。",
+                          "市民来电反映：拱辰路一带早上菜市场门口摆满了小摊，马路都堵住了。",
                           (where[0] + 7e-4, where[1] + 2e-4), where)
     await produce(kafka, vague)
     queue_url = f"{stack.url('dedup')}/api/dedup/review"

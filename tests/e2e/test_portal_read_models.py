@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from govctl.processes import REPO, Stack
-from tests.e2e.conftest import auth, eventually
+from tests.e2e.conftest import auth, eventually, wait_quiet
 
 pytestmark = pytest.mark.e2e
 
@@ -152,9 +152,10 @@ def walk_to_closed(stack: Stack, case_id: str) -> None:
         assert r.is_success, (step, r.status_code, r.text)
 
 
-def test_a_rebuilt_projection_equals_the_live_one(stack: Stack) -> None:
+def test_a_rebuilt_projection_equals_the_live_one(stack: Stack, kafka: str) -> None:
     env = {**os.environ, **stack.env, "GOV_LOG_JSON": "false"}
-    # Quiet first: the live projection has consumed everything produced so far.
+    # Quiet first: every service has consumed everything produced so far.
+    wait_quiet(kafka)
     eventually(lambda: _stable_count(stack), timeout=60, every=1.0)
     rebuilt = subprocess.run(
         [sys.executable, "-m", "services.projections", "rebuild",

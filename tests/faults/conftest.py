@@ -7,8 +7,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import kafka, postgres_url, stack  # noqa: F401  (shared fixtures)
-
 FIGURES: list[dict[str, Any]] = []
 
 

@@ -36,7 +36,17 @@ class Load:
     def start(self) -> Load:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+        threading.Thread(target=self._orchestrate, daemon=True).start()
         return self
+
+    def _orchestrate(self) -> None:
+        """What Kubernetes does while the load runs: start again any service that died."""
+        assert self.thread is not None
+        while self.thread.is_alive():
+            for p in self.stack.processes.values():
+                if p.proc is not None and p.proc.poll() is not None:
+                    p.start()
+            time.sleep(1.0)
 
     def _run(self) -> None:
         tag = uuid.uuid4().hex[:8]

@@ -19,9 +19,9 @@ FAR_AREA = ("350300", "350303", "350303001", "350303001001", "350303001001001")
 
 def facts(text: str, *, at: datetime = T0, lon: float | None = 119.0071,
           lat: float | None = 25.3960, category: str = "environment.oily_smoke",
-          area: tuple[str, ...] = AREA) -> ReportFacts:
+          area: tuple[str, ...] = AREA, channel: str = "grid_app") -> ReportFacts:
     rid = uuid.uuid4()
-    return ReportFacts(case_id=rid, report_id=rid, channel="grid_app", category=category,
+    return ReportFacts(case_id=rid, report_id=rid, channel=channel, category=category,
                        title="", description=text, lon=lon, lat=lat, area_path=area,
                        reported_at=at)
 
@@ -29,9 +29,25 @@ def facts(text: str, *, at: datetime = T0, lon: float | None = 119.0071,
 def test_chinese_is_compared_by_character_bigrams_without_segmentation() -> None:
     f = features("", "老王烧烤油烟直排")
     assert {"老王", "王烧", "烧烤", "油烟", "直排"} <= f.grams
-    # Full-width digits and the 12345 formula are normalised away.
+    # Full-width digits are normalised; the place named after the address is the subject.
     g = features("", "市民来电反映：文献路１８号老王烧烤油烟直排。诉求：请相关部门尽快处理")
-    assert g.addresses == {"18"} and "市民" not in g.grams
+    assert g.addresses == {"18"} and g.subject == {"老王", "王烧", "烧烤"}
+
+
+def test_channel_formulae_are_learnt_from_the_reports_not_listed() -> None:
+    """No list of 12345 or petition wording: grams most of one channel's reports carry
+    weigh (almost) nothing for that channel, and still count for the others."""
+    index = CaseIndex()
+    shops = ["老王烧烤", "阿强火锅", "林家面馆", "福满小炒", "陈记卤味", "金龙米粉"]
+    for i in range(60):
+        shop = shops[i % len(shops)]
+        index.add_case(facts(f"来电人表示：{shop}第{i}次油烟扰民，请职能部门核实后处置并回复",
+                             at=T0 + timedelta(minutes=i), channel="hotline_12345"))
+        index.add_case(facts(f"{shop}门口第{i}次堆放杂物", at=T0 + timedelta(minutes=i)))
+    formula = index.weight("职能", "hotline_12345", "environment.oily_smoke")
+    name = index.weight("老王", "hotline_12345", "environment.oily_smoke")
+    assert formula < 0.15 * name
+    assert index.weight("职能", "grid_app", "environment.oily_smoke") > 3 * formula
 
 
 def test_english_survives_typos_through_trigrams() -> None:
@@ -74,8 +90,9 @@ def test_the_index_forgets_what_left_the_window_and_stays_bounded() -> None:
     index.add_case(facts("很久以后的另一件事情", at=T0 + timedelta(days=90)))
     index.sweep()
     assert len(index) == 1
-    assert index.reports == 1 and sum(index.df.values()) == len(
-        next(iter(index.entries.values())).reports.popitem()[1].text.grams)
+    text = next(iter(index.entries.values())).reports.popitem()[1].text
+    assert index.reports == 1
+    assert sum(index.df.values()) == len(text.grams | text.pinyin | text.chars)
 
 
 def test_a_report_resembling_dozens_of_cases_goes_to_a_person_deterministically() -> None:
@@ -108,3 +125,33 @@ def test_the_evaluation_set_is_generated_deterministically_and_committed() -> No
     for name in generate.SETS:
         committed = (generate.HERE / f"{name}.jsonl").read_text(encoding="utf-8")
         assert generate.render(generate.generate(name)) == committed
+
+
+def test_a_chinese_and_an_english_report_meet_through_pinyin() -> None:
+    zh = features("", "文献路18号老王烧烤油烟直排，熏得楼上住户不敢开窗。")
+    en = features("", "Thick oily smoke from Lao Wang BBQ near No. 18 Wenxian Road.")
+    assert en.latin and not zh.latin
+    assert {"p:lao|wang", "p:wen|xian"} <= zh.pinyin & en.pinyin
+    assert features("", "Road closed for the festival").pinyin == frozenset()
+
+
+def test_the_subject_is_the_place_named_after_the_address() -> None:
+    assert features("", "信访人反映：本人住在龙桥街一带，阿强健身房每晚放音乐扰民").subject == {
+        "阿强", "强健", "健身"}
+    en = features("Noise", "Loud music from Aqiang Gym until 2 am near 24 Gongchen Road.")
+    typo = features("Noise", "Loud music from Aqaing Gym near Gongchen Road.")
+    assert "t:aqi" in en.subject and not any("gon" in g for g in en.subject)
+    assert len(en.subject & typo.subject) >= len(en.subject) / 3  # a typo leaves most
+
+
+def test_a_report_without_coordinates_is_measured_to_its_grids_outline() -> None:
+    places = demo_neighbours()
+    index = CaseIndex(neighbours=places.around, shapes=places.shape)
+    case = facts("文献路18号老王烧烤店油烟直排，熏得楼上住户不敢开窗")
+    index.add_case(case)
+    blind = facts("市民来电反映：文献路老王烧烤店油烟很大", lon=None, lat=None,
+                  at=T0 + timedelta(hours=3), channel="hotline_12345")
+    best = Matcher(index).decide(blind).candidates[0]
+    assert best.case_id == case.case_id
+    assert best.signals["distance_m"] is None and best.signals["place_m"] == 0.0
+    assert best.signals["subject"] == 1.0

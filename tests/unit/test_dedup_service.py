@@ -127,13 +127,14 @@ def test_near_but_different_restaurants_stay_apart(app: DedupApplication) -> Non
 
 
 def uncertain_pair(app: DedupApplication) -> tuple[CaseReported, CaseReported]:
-    """The same stall, told so differently that the matcher asks a person."""
+    """The same stall, told differently and geocoded some 290 m off: the matcher asks a
+    person."""
     feed = Feed(app)
     first = reported("grid_app", "拱辰路菜市场门口流动摊贩占道经营，人车都过不去。",
                      category="urban.street_vendor")
     second = reported("hotline_12345", "市民来电反映：拱辰路菜市场门口早上摆满了小摊，马路都堵住了。",
                       at=T0 + timedelta(hours=20), category="food.unlicensed",
-                      where=(119.0078, 25.3957))
+                      where=(119.0100, 25.3957))
     feed.send(first)
     feed.send(second)
     return first, second
