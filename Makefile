@@ -22,8 +22,9 @@ run: install  ## broker + five services + demo city on embedded SQLite; Ctrl-C s
 run-postgres: install
 	$(PY) -m govctl run --postgres
 
-test: install  ## unit, e2e (real Kafka + PostgreSQL, started by the tests themselves)
-	$(PY) -m pytest -q -ra
+test: install  ## every tier; the fault suite in a session (and a platform) of its own
+	$(PY) -m pytest -q -ra -m "not faults"
+	$(PY) -m pytest -q -ra -m faults tests/faults
 
 test-faults: install  ## the fault-injection suite alone, with its figures
 	$(PY) -m pytest -q -ra -m faults tests/faults

@@ -57,7 +57,7 @@ CATEGORIES = itertools.cycle(["urban.garbage", "urban.street_vendor", "urban.roa
 def new_case(stack: Stack) -> tuple[str, str]:
     """Report a problem and wait until supervision watches it; (case id, department)."""
     lon, lat = next(SPOTS)
-    r = httpx.post(f"{stack.url('intake')}/api/reports", headers=GRID_WORKER, json={
+    r = httpx.post(timeout=120, url=f"{stack.url('intake')}/api/reports", headers=GRID_WORKER, json={
         "external_ref": f"sv-{uuid.uuid4()}", "category": next(CATEGORIES),
         "title": "督查测试", "description": f"督查端到端测试 {uuid.uuid4().hex[:8]}",
         "location": {"lon": lon, "lat": lat}})
@@ -68,14 +68,14 @@ def new_case(stack: Stack) -> tuple[str, str]:
 
 
 def watch_of(stack: Stack, case_id: str) -> dict[str, Any] | None:
-    r = httpx.get(f"{stack.url('supervision')}/api/supervision/cases/{case_id}",
+    r = httpx.get(timeout=120, url=f"{stack.url('supervision')}/api/supervision/cases/{case_id}",
                   headers=LEADER)
     return r.json() if r.status_code == 200 else None
 
 
 def act(stack: Stack, case_id: str, step: str, who: dict[str, str],
         body: dict[str, object] | None = None) -> None:
-    r = httpx.post(f"{stack.url('dispatch')}/api/cases/{case_id}/{step}", json=body,
+    r = httpx.post(timeout=120, url=f"{stack.url('dispatch')}/api/cases/{case_id}/{step}", json=body,
                    headers=who)
     assert r.is_success, (step, r.status_code, r.text)
 
@@ -99,19 +99,19 @@ def sv(stack: Stack, path: str) -> str:
 
 
 def archive_kinds(stack: Stack, case_id: str) -> list[str]:
-    r = httpx.get(sv(stack, f"/cases/{case_id}/file"), headers=SUPERVISOR)
+    r = httpx.get(timeout=120, url=sv(stack, f"/cases/{case_id}/file"), headers=SUPERVISOR)
     return [e["event_type"] for e in r.json()["entries"]] if r.status_code == 200 else []
 
 
 def set_clock(stack: Stack, moment: datetime) -> int:
     """Move the driven clock (never backwards) and return how many alarms fired."""
-    r = httpx.put(sv(stack, "/clock"), json={"now": moment.isoformat()}, headers=ADMIN)
+    r = httpx.put(timeout=120, url=sv(stack, "/clock"), json={"now": moment.isoformat()}, headers=ADMIN)
     assert r.status_code == 200, r.text
     return int(r.json()["fired"])
 
 
 def clock_now(stack: Stack) -> datetime:
-    r = httpx.put(sv(stack, "/clock"), json={"now": "2000-01-01T00:00:00Z"}, headers=ADMIN)
+    r = httpx.put(timeout=120, url=sv(stack, "/clock"), json={"now": "2000-01-01T00:00:00Z"}, headers=ADMIN)
     return datetime.fromisoformat(r.json()["now"])
 
 
@@ -144,7 +144,7 @@ def test_alarms_fire_once_each_across_a_restart_of_the_service(stack: Stack) -> 
     kinds = eventually(supervised)
     # Each deadline (sign, handle): warned, overdue, reminded, escalated, exactly once.
     assert sorted(kinds) == sorted(ALARM_KINDS * 2)
-    file = httpx.get(sv(stack, f"/cases/{case_id}/file"), headers=SUPERVISOR).json()
+    file = httpx.get(timeout=120, url=sv(stack, f"/cases/{case_id}/file"), headers=SUPERVISOR).json()
     levels = {(a["kind"], a["level"]) for a in file["state"]["alarms"]}
     assert levels == {(k, lv) for k in ("sign", "handle")
                       for lv in ("warned", "overdue", "reminded", "escalated")}
@@ -155,31 +155,31 @@ def test_notices_need_a_case_in_the_supervisors_area_that_is_still_open(stack: S
     case_id, department = new_case(stack)
     notices = sv(stack, f"/cases/{case_id}/notices")
     body = {"reason": "群众多次反映，请说明办理进展"}
-    assert httpx.post(sv(stack, f"/cases/{uuid.uuid4()}/notices"), json=body,
+    assert httpx.post(timeout=120, url=sv(stack, f"/cases/{uuid.uuid4()}/notices"), json=body,
                       headers=SUPERVISOR).status_code == 404
-    assert httpx.post(notices, json=body, headers=OUTSIDER).status_code == 403
-    assert httpx.post(notices, json=body, headers=LEADER).status_code == 403  # not a supervisor
-    assert httpx.post(notices, json={"reason": ""}, headers=SUPERVISOR).status_code == 422
+    assert httpx.post(timeout=120, url=notices, json=body, headers=OUTSIDER).status_code == 403
+    assert httpx.post(timeout=120, url=notices, json=body, headers=LEADER).status_code == 403  # not a supervisor
+    assert httpx.post(timeout=120, url=notices, json={"reason": ""}, headers=SUPERVISOR).status_code == 422
 
-    first = httpx.post(notices, json=body, headers=SUPERVISOR)
+    first = httpx.post(timeout=120, url=notices, json=body, headers=SUPERVISOR)
     assert first.status_code == 201, first.text
     respond_by = clock_now(stack) + timedelta(days=2)
-    second = httpx.post(notices, headers=SUPERVISOR, json={
+    second = httpx.post(timeout=120, url=notices, headers=SUPERVISOR, json={
         "reason": "请今日答复", "respond_by": respond_by.isoformat()}).json()
 
     answer = sv(stack, f"/cases/{case_id}/notices/{first.json()['notice_id']}/response")
-    assert httpx.post(answer, json={"response": "不归我们"},
+    assert httpx.post(timeout=120, url=answer, json={"response": "不归我们"},
                       headers=staff("police")).status_code in (403, 409)
-    ok = httpx.post(answer, json={"response": "已安排人员现场处置"}, headers=staff(department))
+    ok = httpx.post(timeout=120, url=answer, json={"response": "已安排人员现场处置"}, headers=staff(department))
     assert ok.status_code == 200, ok.text
-    again = httpx.post(answer, json={"response": "again"}, headers=staff(department))
+    again = httpx.post(timeout=120, url=answer, json={"response": "again"}, headers=staff(department))
     assert again.status_code == 409 and again.json()["rule"] == "notice_answered"
 
     # The unanswered notice becomes overdue once its deadline passes on the driven clock.
     set_clock(stack, datetime.fromisoformat(second["respond_by"]) + timedelta(minutes=1))
 
     def notice_states() -> dict[str, Any] | None:
-        state = httpx.get(sv(stack, f"/cases/{case_id}/file"), headers=SUPERVISOR).json()
+        state = httpx.get(timeout=120, url=sv(stack, f"/cases/{case_id}/file"), headers=SUPERVISOR).json()
         found = state["state"]["notices"]
         return found if found.get(second["notice_id"], {}).get("overdue") else None
 
@@ -189,7 +189,7 @@ def test_notices_need_a_case_in_the_supervisors_area_that_is_still_open(stack: S
 
     walk_to_closed(stack, case_id, department)
     eventually(lambda: "case.closed" in archive_kinds(stack, case_id))
-    closed = httpx.post(notices, json=body, headers=SUPERVISOR)
+    closed = httpx.post(timeout=120, url=notices, json=body, headers=SUPERVISOR)
     assert closed.status_code == 409 and closed.json()["rule"] == "case_closed"
 
 
@@ -214,7 +214,7 @@ def test_a_changed_byte_in_any_stored_event_breaks_the_chain_at_that_event(
     walk_to_closed(stack, case_id, department)
     eventually(lambda: "case.closed" in archive_kinds(stack, case_id))
     verify = sv(stack, f"/cases/{case_id}/verify")
-    assert httpx.get(verify, headers=SUPERVISOR).json()["ok"] is True
+    assert httpx.get(timeout=120, url=verify, headers=SUPERVISOR).json()["ok"] is True
     assert verify_cli(postgres_url, case_id).returncode == 0
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
@@ -232,7 +232,7 @@ def test_a_changed_byte_in_any_stored_event_breaks_the_chain_at_that_event(
             for version, state in stored:
                 for position in sorted({0, len(state) // 2, len(state) - 2}):
                     flip(conn, case_id, version, position)
-                    report = httpx.get(verify, headers=SUPERVISOR).json()
+                    report = httpx.get(timeout=120, url=verify, headers=SUPERVISOR).json()
                     assert not report["ok"], (version, position)
                     assert report["first_broken"]["broken_at"] == version, report
                     restore(conn, case_id, version, state)
@@ -246,7 +246,7 @@ def test_a_changed_byte_in_any_stored_event_breaks_the_chain_at_that_event(
             restore(conn, case_id, stored[-1][0], stored[-1][1])
         finally:
             conn.execute(f"ALTER TABLE {ARCHIVE_TABLE} ENABLE TRIGGER append_only")
-    assert httpx.get(verify, headers=SUPERVISOR).json()["ok"] is True
+    assert httpx.get(timeout=120, url=verify, headers=SUPERVISOR).json()["ok"] is True
 
 
 def flip(conn: psycopg.Connection[Any], case_id: str, version: int, position: int) -> None:
@@ -268,12 +268,12 @@ def test_time_travel_returns_the_case_as_it_stood_at_three_moments(stack: Stack)
     case_id, department = new_case(stack)
     walk_to_closed(stack, case_id, department, reopen=True)
     eventually(lambda: "case.closed" in archive_kinds(stack, case_id))
-    entries = httpx.get(sv(stack, f"/cases/{case_id}/file"), headers=SUPERVISOR).json()[
+    entries = httpx.get(timeout=120, url=sv(stack, f"/cases/{case_id}/file"), headers=SUPERVISOR).json()[
         "entries"]
     moment = {e["event_type"]: e["occurred_at"] for e in reversed(entries)}  # first of each
 
     def state_at(at: str) -> dict[str, Any]:
-        r = httpx.get(sv(stack, f"/cases/{case_id}/file"), params={"as_of": at},
+        r = httpx.get(timeout=120, url=sv(stack, f"/cases/{case_id}/file"), params={"as_of": at},
                       headers=SUPERVISOR)
         assert r.status_code == 200, r.text
         return r.json()["state"]
@@ -288,9 +288,9 @@ def test_time_travel_returns_the_case_as_it_stood_at_three_moments(stack: Stack)
     assert closed["status"] == "closed" and closed["on_time"] is True
     assert [v["passed"] for v in closed["verifications"]] == [False, True]
     before = (datetime.fromisoformat(moment["case.reported"]) - timedelta(hours=1)).isoformat()
-    assert httpx.get(sv(stack, f"/cases/{case_id}/file"), params={"as_of": before},
+    assert httpx.get(timeout=120, url=sv(stack, f"/cases/{case_id}/file"), params={"as_of": before},
                      headers=SUPERVISOR).status_code == 404
-    assert httpx.get(sv(stack, f"/cases/{case_id}/file"),
+    assert httpx.get(timeout=120, url=sv(stack, f"/cases/{case_id}/file"),
                      headers=OUTSIDER).status_code == 403
 
 
@@ -298,11 +298,11 @@ def test_the_archive_prints_as_html_and_pdf(stack: Stack) -> None:
     case_id, department = new_case(stack)
     walk_to_closed(stack, case_id, department)
     eventually(lambda: "case.closed" in archive_kinds(stack, case_id))
-    page = httpx.get(sv(stack, f"/cases/{case_id}/archive.html"), headers=SUPERVISOR)
+    page = httpx.get(timeout=120, url=sv(stack, f"/cases/{case_id}/archive.html"), headers=SUPERVISOR)
     assert page.status_code == 200 and case_id in page.text
     assert "一件一档" in page.text and "结案 Closed" in page.text and "完整 intact" in page.text
-    pdf = httpx.get(sv(stack, f"/cases/{case_id}/archive.pdf"), headers=SUPERVISOR,
-                    timeout=120)
+    pdf = httpx.get(timeout=120, url=sv(stack, f"/cases/{case_id}/archive.pdf"),
+                    headers=SUPERVISOR)
     assert pdf.status_code == 200, pdf.text
     assert pdf.headers["content-type"] == "application/pdf" and pdf.content.startswith(b"%PDF")
 
@@ -323,7 +323,7 @@ def test_evaluation_of_a_scripted_scenario_equals_the_hand_computed_figures(
     for case_id in cases:
         eventually(lambda c=case_id: "case.closed" in archive_kinds(stack, c))
 
-    r = httpx.get(sv(stack, "/evaluation"), headers=SUPERVISOR, params={
+    r = httpx.get(timeout=120, url=sv(stack, "/evaluation"), headers=SUPERVISOR, params={
         "by": "area", "level": 1, "since": since.isoformat(),
         "until": datetime.now(UTC).isoformat()})
     assert r.status_code == 200, r.text
@@ -335,6 +335,6 @@ def test_evaluation_of_a_scripted_scenario_equals_the_hand_computed_figures(
                              "misrouted_return_rate": 0.0}
     assert city["overdue_count"] == 0 and city["average_overrun_hours"] is None
     assert city["score"] == pytest.approx(88.33, abs=0.006)
-    assert httpx.get(sv(stack, "/evaluation"), headers=OUTSIDER,
+    assert httpx.get(timeout=120, url=sv(stack, "/evaluation"), headers=OUTSIDER,
                      params={"area": "350300"}).status_code == 403
-    assert httpx.get(sv(stack, "/evaluation"), headers=GRID_WORKER).status_code == 403
+    assert httpx.get(timeout=120, url=sv(stack, "/evaluation"), headers=GRID_WORKER).status_code == 403

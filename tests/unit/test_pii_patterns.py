@@ -5,6 +5,7 @@ def test_finds_a_mobile_number_and_a_resident_id_but_not_masks_or_place_codes() 
     text = "来电人 13812345678，身份证 11010519491231002X，已脱敏 138****5678"
     assert find_personal_data(text) == ["13812345678", "11010519491231002X"]
     assert find_personal_data("身份证 110105194912310021（校验位错）") == []
+    assert find_personal_data('"event_id":"3bf6704b-8e62-5c6a-9db5-e17504339467"') == []
 
 
 def test_no_code_of_the_demo_city_is_taken_for_personal_data() -> None:
