@@ -157,10 +157,13 @@ def test_two_writers_racing_on_one_case(stack: Stack, record_figures: Any) -> No
     load = Load(stack, 10, pace=0.0).start()
     load.join()
     audit(stack, load.case_ids)
-    staff = auth("race-1", "department_staff", department="urban_mgmt")
     outcomes: list[int] = []
 
     def sign(case_id: str) -> None:
+        # Staff of the department the case was dispatched to (each case has its own).
+        dept = httpx.get(f"{stack.url('dispatch')}/api/cases/{case_id}",
+                         headers=LEADER).json()["department"]
+        staff = auth("race-1", "department_staff", department=dept)
         r = httpx.post(f"{stack.url('dispatch')}/api/cases/{case_id}/sign-for", headers=staff)
         outcomes.append(r.status_code)
 
