@@ -10,6 +10,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -148,7 +149,11 @@ def test_alarms_fire_once_each_across_a_restart_of_the_service(stack: Stack) -> 
     levels = {(a["kind"], a["level"]) for a in file["state"]["alarms"]}
     assert levels == {(k, lv) for k in ("sign", "handle")
                       for lv in ("warned", "overdue", "reminded", "escalated")}
-    assert set_clock(stack, handle_by + timedelta(days=30)) == 0  # nothing fires twice
+    # Nothing fires twice for this case (other cases of the session may have alarms due).
+    set_clock(stack, handle_by + timedelta(days=30))
+    time.sleep(2)
+    assert sorted(k for k in archive_kinds(stack, case_id) if k in ALARM_KINDS) == \
+        sorted(ALARM_KINDS * 2)
 
 
 def test_notices_need_a_case_in_the_supervisors_area_that_is_still_open(stack: Stack) -> None:
