@@ -4,7 +4,6 @@ submission is judged the same way whichever way it came in."""
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from pydantic import (
 from services.intake.domain import report_id
 from shared.catalogue import departments, is_category
 from shared.events import Actor, Channel, ContractError, Location
-from shared.events.registry import describe_validation_error
+from shared.events.registry import describe_validation_error, json_object
 from shared.pii import Person, redact
 
 REF = r"^[A-Za-z0-9][A-Za-z0-9_\-./:]{0,127}$"
@@ -347,14 +346,7 @@ def topic_parser(channel: Channel) -> Callable[[bytes | None], ChannelMessage]:
     model = MODELS[channel]
 
     def parse(value: bytes | None) -> ChannelMessage:
-        if not value:
-            raise ContractError("empty message")
-        try:
-            body = json.loads(value)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ContractError(f"not JSON: {type(exc).__name__}") from None
-        if not isinstance(body, dict):
-            raise ContractError("message body is not a JSON object")
+        body = json_object(value)
         sender = _sender(channel, body.pop("sender", None))
         try:
             parsed = model.model_validate(body)

@@ -64,7 +64,8 @@ def serialize_event(event: IntegrationEvent) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def parse_event(value: bytes | None) -> IntegrationEvent:
+def json_object(value: bytes | None) -> dict[str, Any]:
+    """The message body as a JSON object, or ContractError (never quoting the bytes)."""
     if not value:
         raise ContractError("empty message")
     try:
@@ -73,6 +74,11 @@ def parse_event(value: bytes | None) -> IntegrationEvent:
         raise ContractError(f"not JSON: {type(exc).__name__} at position {_pos(exc)}") from None
     if not isinstance(body, dict):
         raise ContractError("message body is not a JSON object")
+    return body
+
+
+def parse_event(value: bytes | None) -> IntegrationEvent:
+    body = json_object(value)
     cls = event_class(str(body.get("event_type")))
     body = _upcast(cls, body)
     try:
