@@ -34,7 +34,13 @@ from shared.pii import Person, PersonalDataVault, TransportError
 from shared.places.registry import PlaceRegistry
 from shared.runtime.meta import command_meta, meta_from, system_actor
 from shared.runtime.settings import ServiceSettings
-from shared.runtime.store import DomainError, Handler, NotFoundError, ServiceApplication
+from shared.runtime.store import (
+    DomainError,
+    Handler,
+    NotFoundError,
+    ServiceApplication,
+    schema_setup_lock,
+)
 
 # What dispatch publishes about a case, as intake's status of the report.
 FOLLOWED: dict[type[IntegrationEvent], str] = {
@@ -74,8 +80,9 @@ class IntakeApplication(ServiceApplication):
         super().__init__(settings)
         self.registry = registry or combined_registry(registry_files(settings))
         self.engine = make_engine(settings)
-        self.vault = vault or PersonalDataVault(self.engine)
-        self.index = ReportIndex(self.engine, self)
+        with schema_setup_lock(settings):  # instances starting together create tables once
+            self.vault = vault or PersonalDataVault(self.engine)
+            self.index = ReportIndex(self.engine, self)
         self.actor = system_actor("intake")
 
     def close(self) -> None:

@@ -24,14 +24,15 @@ from services.projections.queries import CaseFilter
 from services.projections.stream import Broadcaster
 from shared.events import IntegrationEvent
 from shared.runtime.settings import ServiceSettings
-from shared.runtime.store import Inbound
+from shared.runtime.store import Inbound, schema_setup_lock
 
 
 class CaseReadModel:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
         self.engine = make_engine(settings)
-        t.metadata.create_all(self.engine)
+        with schema_setup_lock(settings):  # instances starting together create tables once
+            t.metadata.create_all(self.engine)
         # Called after each recorded batch with what changed (live page updates).
         self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []
         self.broadcaster = Broadcaster()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
@@ -119,6 +120,27 @@ def persistence_env(settings: ServiceSettings) -> dict[str, str]:
     }
 
 
+@contextmanager
+def schema_setup_lock(settings: ServiceSettings) -> Iterator[None]:
+    """Serialise table creation between instances of one service starting together.
+
+    PostgreSQL's CREATE ... IF NOT EXISTS is not safe under concurrency: two instances
+    creating the same table fail with 'tuple concurrently updated'. A session advisory
+    lock per schema makes the second instance wait and then find the tables made."""
+    if not settings.database_url:
+        yield  # SQLite: one process per file, its own lock timeout
+        return
+    import psycopg
+
+    key = f"schema-setup:{settings.service_name}"
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
+
 def ensure_schema(database_url: str, schema: str) -> None:
     import psycopg  # imported here: SQLite deployments never need it
 
@@ -167,8 +189,9 @@ class ServiceApplication(EventSourcedProjection[uuid.UUID]):
         self.settings = settings
         self.on_recorded: list[Callable[[], None]] = []  # e.g. wake the relay
         self._handler_cache: dict[type[IntegrationEvent], Handler] | None = None
-        super().__init__({**persistence_env(settings), **(env or {})})
-        forbid_rewrites(self.recorder)
+        with schema_setup_lock(settings):
+            super().__init__({**persistence_env(settings), **(env or {})})
+            forbid_rewrites(self.recorder)
 
     def _notify(self, recordings: list[Any]) -> None:
         super()._notify(recordings)
