@@ -22,7 +22,7 @@ from pydantic import Field
 
 from services.supervision import casefile
 from services.supervision.archive import CaseArchive, ChainReport, archive_id, verify_chain
-from services.supervision.domain import NOTICE, Watch, notice_kind
+from services.supervision.domain import Watch, notice_kind, summons_kind
 from services.supervision.evaluation import DEFAULT_WEIGHTS, Evaluator, ScoreFormula
 from services.supervision.timers import Alarm, AlarmPolicy, TimerIndex
 from shared.events import Actor, IntegrationEvent, serialize_event
@@ -32,8 +32,10 @@ from shared.events.dispatch import (
     CaseExtensionGranted,
     CaseHandled,
     CaseReopened,
+    CaseReportedIn,
     CaseReturned,
     CaseSignedFor,
+    CaseWhistleBlown,
 )
 from shared.runtime.clock import Clock, DrivenClock, SystemClock
 from shared.runtime.meta import command_meta, meta_from, system_actor
@@ -116,6 +118,8 @@ class SupervisionApplication(ServiceApplication):
             CaseReopened: self.on_reopened,
             CaseExtensionGranted: self.on_extended,
             CaseClosed: self.on_closed,
+            CaseWhistleBlown: self.on_whistle_blown,
+            CaseReportedIn: self.on_reported_in,
         }
 
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[uuid.UUID]) -> None:
@@ -281,13 +285,15 @@ class SupervisionApplication(ServiceApplication):
                 return  # a replay of the dispatch this watch already follows
             cause = str(e.event_id)
             meta = meta_from(e, self.actor)
-            watch.reassign(e.department, list(e.area_path), cause + ":r", meta)
+            watch.reassign(e.department, list(e.area_path), cause + ":r", meta,
+                           e.handling_place)
             watch.move_deadline("sign", e.occurred_at, e.sign_deadline, cause, meta)
             watch.move_deadline("handle", e.occurred_at, e.handle_deadline, cause + ":h", meta)
         else:
             watch = Watch(id=e.case_id, department=e.department, area_path=list(e.area_path),
                           started_at=e.occurred_at, sign_deadline=e.sign_deadline,
-                          handle_deadline=e.handle_deadline, meta=meta_from(e, self.actor))
+                          handle_deadline=e.handle_deadline, meta=meta_from(e, self.actor),
+                          handling_place=e.handling_place)
         processing.collect_events(watch)
 
     def on_signed_for(self, e: CaseSignedFor, processing: ProcessingEvent[uuid.UUID]) -> None:
@@ -316,6 +322,16 @@ class SupervisionApplication(ServiceApplication):
     def on_closed(self, e: CaseClosed, processing: ProcessingEvent[uuid.UUID]) -> None:
         self._step(e, processing, lambda w: w.end(meta_from(e, self.actor)))
 
+    def on_whistle_blown(self, e: CaseWhistleBlown,
+                         processing: ProcessingEvent[uuid.UUID]) -> None:
+        self._step(e, processing, lambda w: w.summon(
+            e.number, list(e.departments), e.occurred_at, e.report_deadline,
+            meta_from(e, self.actor)))
+
+    def on_reported_in(self, e: CaseReportedIn, processing: ProcessingEvent[uuid.UUID]) -> None:
+        self._step(e, processing, lambda w: w.report_in(
+            e.number, e.department, e.occurred_at, meta_from(e, self.actor)))
+
     def _step(self, e: IntegrationEvent, processing: ProcessingEvent[uuid.UUID],
               change: Callable[[Watch], None]) -> None:
         if not self.exists(e.case_id, processing):
@@ -332,7 +348,7 @@ class SupervisionApplication(ServiceApplication):
             batch = self.recorder.select_notifications(self.timers.position + 1, 1000)
             for n in batch:
                 if n.topic.endswith(("Watch.Started", "Watch.DeadlineMoved",
-                                     "Watch.NoticeIssued")):
+                                     "Watch.NoticeIssued", "Watch.Summoned")):
                     self._schedule(self.mapper.to_domain_event(n))
             if not batch:
                 return
@@ -346,6 +362,10 @@ class SupervisionApplication(ServiceApplication):
             case "NoticeIssued":
                 self.timers.schedule_notice(e.originator_id, notice_kind(e.notice_id),
                                             e.respond_by)
+            case "Summoned":
+                for department in e.departments:
+                    self.timers.schedule_notice(
+                        e.originator_id, summons_kind(e.number, department), e.deadline)
             case _:
                 self.timers.schedule(e.originator_id, e.kind, e.started_at, e.deadline)
 
@@ -361,16 +381,14 @@ class SupervisionApplication(ServiceApplication):
 
     def _fire(self, alarm: Alarm) -> int:
         watch: Watch = self.repository.get(alarm.case_id)
-        to_area = watch.area_path[1] if len(watch.area_path) > 1 else watch.area_path[0]
+        to_area = watch.supervising_area
         meta = {"actor": self.actor.model_dump(), "correlation_id": str(alarm.case_id),
                 "causation_id": None}
         now = self.clock.now()
         if alarm.deadline is not None and watch.deadline_of(alarm.kind)[1] != alarm.deadline:
             return 0  # stale: this deadline was moved (reopen, extension, re-dispatch)
-        share = 1.0
-        if not alarm.kind.startswith(NOTICE):
-            started, deadline = watch.deadlines[alarm.kind]
-            share = self.timers.calendar.elapsed_share(started, deadline, now)
+        started, deadline = watch.deadline_of(alarm.kind)
+        share = self.timers.calendar.elapsed_share(started, deadline, now)
         if not watch.alarm(alarm.kind, alarm.level, now, to_area, round(share, 3), meta):
             return 0
         try:

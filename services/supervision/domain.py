@@ -20,19 +20,34 @@ from shared.runtime.store import DomainError, NotFoundError
 Meta = dict[str, Any]
 LEVELS = ("warned", "overdue", "reminded", "escalated")
 NOTICE = "notice:"  # alarm kinds of notices are "notice:<notice id>"
+REPORT_IN = "report_in:"  # of a whistle's summons: "report_in:<whistle number>:<department>"
 
 
 def notice_kind(notice_id: str) -> str:
     return NOTICE + notice_id
 
 
+def summons_kind(number: int, department: str) -> str:
+    return f"{REPORT_IN}{number}:{department}"
+
+
+def supervising_area(area_path: list[str], handling_place: str | None) -> str:
+    """提级: the place one level above the one handling the case (a town's case goes to its
+    district, a district's to the city; the city supervises itself). Watches started before
+    the handling place was recorded escalate to the district, as they always did."""
+    if handling_place in area_path:
+        return area_path[max(area_path.index(handling_place) - 1, 0)]
+    return area_path[1] if len(area_path) > 1 else area_path[0]
+
+
 class Watch(Aggregate):
     @event("Started")
     def __init__(self, id: uuid.UUID, department: str, area_path: list[str],
                  started_at: datetime, sign_deadline: datetime, handle_deadline: datetime,
-                 meta: Meta) -> None:
+                 meta: Meta, handling_place: str | None = None) -> None:
         self.department = department
         self.area_path = area_path
+        self.handling_place = handling_place
         self.deadlines = {"sign": (started_at, sign_deadline), "handle": (started_at,
                                                                            handle_deadline)}
         self.phase = {"sign": 1, "handle": 1}
@@ -41,6 +56,8 @@ class Watch(Aggregate):
         self.applied: set[str] = set()  # causes already applied (non-idempotent by state)
         self.ended = False
         self.notices: dict[str, dict[str, Any]] = {}
+        # 吹哨报到: each summoned department must report in by the whistle's deadline.
+        self.summons: dict[str, dict[str, Any]] = {}
 
     def key(self, kind: str, level: str) -> str:
         return f"{kind}:{self.phase.get(kind, 1)}:{level}"
@@ -52,13 +69,38 @@ class Watch(Aggregate):
         if kind.startswith(NOTICE):
             notice = self.notices.get(kind[len(NOTICE):])
             return notice is not None and notice["answered_at"] is None
+        if kind.startswith(REPORT_IN):
+            summons = self.summons.get(kind)
+            return summons is not None and summons["reported_at"] is None
         return kind not in self.done
 
     def deadline_of(self, kind: str) -> tuple[datetime, datetime]:
         if kind.startswith(NOTICE):
             notice = self.notices[kind[len(NOTICE):]]
             return notice["issued_at"], notice["respond_by"]
+        if kind.startswith(REPORT_IN):
+            return self.summons[kind]["blown_at"], self.summons[kind]["deadline"]
         return self.deadlines[kind]
+
+    def department_of(self, kind: str) -> str:
+        """Who an alarm names: the summoned department for a report-in, else the handler."""
+        if kind.startswith(REPORT_IN):
+            return str(self.summons[kind]["department"])
+        if kind.startswith(NOTICE):
+            return str(self.notices[kind[len(NOTICE):]]["department"])
+        return self.department
+
+    def summon(self, number: int, departments: list[str], blown_at: datetime,
+               deadline: datetime, meta: Meta) -> None:
+        """吹哨: the whistle's departments must report in by `deadline` (replays ignored)."""
+        if not self.ended and summons_kind(number, departments[0]) not in self.summons:
+            self._summoned(number=number, departments=departments, blown_at=blown_at,
+                           deadline=deadline, meta=meta)
+
+    def report_in(self, number: int, department: str, at: datetime, meta: Meta) -> None:
+        summons = self.summons.get(summons_kind(number, department))
+        if summons is not None and summons["reported_at"] is None:
+            self._reported_in(number=number, department=department, at=at, meta=meta)
 
     def complete(self, kind: str, meta: Meta) -> None:
         if kind not in self.done and not self.ended:
@@ -70,11 +112,17 @@ class Watch(Aggregate):
             self._deadline_moved(kind=kind, started_at=started_at, deadline=deadline,
                                  cause=cause, meta=meta)
 
-    def reassign(self, department: str, area_path: list[str], cause: str, meta: Meta) -> None:
-        """A re-dispatch to another department: its alarms name the new department."""
-        if department != self.department and cause not in self.applied and not self.ended:
+    def reassign(self, department: str, area_path: list[str], cause: str, meta: Meta,
+                 handling_place: str | None = None) -> None:
+        """A re-dispatch to another department or level: its alarms name the new one."""
+        moved = (department, handling_place) != (self.department, self.handling_place)
+        if moved and cause not in self.applied and not self.ended:
             self._reassigned(department=department, area_path=area_path, cause=cause,
-                             meta=meta)
+                             meta=meta, handling_place=handling_place)
+
+    @property
+    def supervising_area(self) -> str:
+        return supervising_area(self.area_path, self.handling_place)
 
     def issue_notice(self, notice_id: str, reason: str, issued_at: datetime,
                      respond_by: datetime, meta: Meta) -> None:
@@ -110,7 +158,7 @@ class Watch(Aggregate):
         if not self.is_due(kind, level):
             return False
         self._alarmed(kind=kind, level=level, phase=self.phase.get(kind, 1), at=at,
-                      deadline=self.deadline_of(kind)[1], department=self.department,
+                      deadline=self.deadline_of(kind)[1], department=self.department_of(kind),
                       to_area=to_area, elapsed_share=elapsed_share, meta=meta)
         return True
 
@@ -128,9 +176,10 @@ class Watch(Aggregate):
 
     @event("Reassigned")
     def _reassigned(self, department: str, area_path: list[str], cause: str,
-                    meta: Meta) -> None:
+                    meta: Meta, handling_place: str | None = None) -> None:
         self.department = department
         self.area_path = area_path
+        self.handling_place = handling_place
         self.applied.add(cause)
 
     @event("NoticeIssued")
@@ -144,6 +193,18 @@ class Watch(Aggregate):
     def _notice_answered(self, notice_id: str, department: str, response: str, at: datetime,
                          on_time: bool, meta: Meta) -> None:
         self.notices[notice_id].update(answered_at=at, response=response)
+
+    @event("Summoned")
+    def _summoned(self, number: int, departments: list[str], blown_at: datetime,
+                  deadline: datetime, meta: Meta) -> None:
+        for department in departments:
+            self.summons[summons_kind(number, department)] = {
+                "number": number, "department": department, "blown_at": blown_at,
+                "deadline": deadline, "reported_at": None}
+
+    @event("ReportedIn")
+    def _reported_in(self, number: int, department: str, at: datetime, meta: Meta) -> None:
+        self.summons[summons_kind(number, department)]["reported_at"] = at
 
     @event("Ended")
     def _ended(self, meta: Meta) -> None:

@@ -27,6 +27,9 @@ LABELS = {
     "case.extension_requested": "延期申请 Extension requested",
     "case.extension_granted": "延期批准 Extension granted",
     "case.extension_refused": "延期驳回 Extension refused",
+    "case.whistle_blown": "吹哨 Whistle blown", "case.reported_in": "报到 Reported in",
+    "case.whistle_closed": "吹哨结束 Whistle closed",
+    "case.report_in_overdue": "报到超期 Report-in overdue",
 }
 STYLE = """
 body { font-family: "WenQuanYi Micro Hei", "Noto Sans CJK SC", sans-serif; font-size: 10pt;

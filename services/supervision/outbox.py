@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.supervision.domain import NOTICE
+from services.supervision.domain import NOTICE, REPORT_IN
 from shared.events import IntegrationEvent
 from shared.events import supervision as contract
 from shared.runtime.meta import envelope
@@ -33,6 +33,10 @@ def _alarm(e: Any) -> IntegrationEvent | None:
     if e.kind.startswith(NOTICE):
         return contract.CaseNoticeOverdue(**env, notice_id=e.kind[len(NOTICE):],
                                           department=e.department, respond_by=e.deadline)
+    if e.kind.startswith(REPORT_IN):
+        number = int(e.kind[len(REPORT_IN):].split(":", 1)[0])
+        return contract.CaseReportInOverdue(**env, number=number, department=e.department,
+                                            report_deadline=e.deadline)
     common = {"department": e.department, "deadline_kind": e.kind}
     match e.level:
         case "warned":

@@ -76,3 +76,12 @@ class CaseNoticeOverdue(IntegrationEvent):
     notice_id: str = Field(min_length=1, max_length=64)
     department: str
     respond_by: AwareDatetime
+
+
+class CaseReportInOverdue(IntegrationEvent):
+    """A department summoned by a whistle (吹哨) did not report in (报到) by its deadline."""
+
+    event_type: ClassVar[str] = "case.report_in_overdue"
+    number: int = Field(ge=1)  # the whistle's number on the case
+    department: str
+    report_deadline: AwareDatetime

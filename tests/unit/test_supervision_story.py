@@ -79,10 +79,11 @@ class Story:
 
     def dispatched(self, case_id: uuid.UUID, at: datetime, sign_by: datetime,
                    handle_by: datetime, department: str = "urban_mgmt", round: int = 1,
-                   area: tuple[str, ...] = AREA_A) -> None:
+                   area: tuple[str, ...] = AREA_A, handling_place: str | None = None) -> None:
         self.feed(self.event(dispatch.CaseDispatched, case_id, at, department=department,
                              category="urban.garbage", area_path=area, round=round,
-                             sign_deadline=sign_by, handle_deadline=handle_by))
+                             sign_deadline=sign_by, handle_deadline=handle_by,
+                             handling_place=handling_place))
 
     def step(self, cls: type[IntegrationEvent], case_id: uuid.UUID, at: datetime,
              **fields: Any) -> None:
@@ -239,3 +240,65 @@ def test_stored_events_are_append_only_on_the_embedded_store(
         for sql in ("UPDATE stored_events SET state = x'00'", "DELETE FROM stored_events"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 conn.execute(sql)
+
+
+def escalated_to(app: SupervisionApplication, story: Story, case: uuid.UUID) -> list[str]:
+    story.relay_own()
+    return [e["to_area"] for e in app.get_archive(case).entries
+            if e["event_type"] == "case.escalated"]
+
+
+@pytest.mark.parametrize(("handling_place", "supervisor"), [
+    (AREA_A[2], AREA_A[1]),  # a town's case goes up to its district
+    (AREA_A[1], AREA_A[0]),  # a district's case goes up to the city
+    (AREA_A[0], AREA_A[0]),  # the city has no level above: it supervises itself
+    (None, AREA_A[1]),       # a dispatch that named no handling place: the district
+])
+def test_escalation_goes_to_the_level_above_the_handling_level(
+        app: SupervisionApplication, handling_place: str | None, supervisor: str) -> None:
+    story, case = Story(app), uuid.uuid4()
+    story.report(case, t(1, 9))
+    story.dispatched(case, t(1, 9), t(1, 12), t(3, 17, 30), handling_place=handling_place)
+    app.clock.set(t(30, 12))  # type: ignore[attr-defined]
+    app.fire_due()
+    assert escalated_to(app, story, case) == [supervisor, supervisor]  # sign and handle
+
+
+def test_a_redispatch_to_another_level_escalates_above_the_new_level(
+        app: SupervisionApplication) -> None:
+    story, case = Story(app), uuid.uuid4()
+    story.report(case, t(1, 9))
+    story.dispatched(case, t(1, 9), t(1, 12), t(3, 17, 30), handling_place=AREA_A[2])
+    story.step(dispatch.CaseSignedFor, case, t(1, 10), department="urban_mgmt")
+    # Arbitration sends it to the district's own department: same name, higher level.
+    story.dispatched(case, t(2, 9), t(2, 12), t(4, 17, 30), round=2,
+                     handling_place=AREA_A[1])
+    app.clock.set(t(30, 12))  # type: ignore[attr-defined]
+    app.fire_due()
+    assert set(escalated_to(app, story, case)) == {AREA_A[0]}
+
+
+def test_a_summoned_department_that_does_not_report_in_is_overdue_once(
+        app: SupervisionApplication) -> None:
+    """吹哨报到: of two summoned departments, the one that reported in is left alone."""
+    story, case = Story(app), uuid.uuid4()
+    story.report(case, t(1, 9))
+    story.dispatched(case, t(1, 9), t(1, 12), t(10, 17, 30))
+    story.step(dispatch.CaseSignedFor, case, t(1, 10), department="urban_mgmt")
+    whistle = story.event(dispatch.CaseWhistleBlown, case, t(1, 11), number=1,
+                          place=AREA_A[2], departments=("fire", "market"),
+                          reason="群租房消防隐患", report_deadline=t(2, 11))
+    story.feed(whistle, whistle)  # a republished whistle summons nobody twice
+    story.feed(story.event(dispatch.CaseReportedIn, case, t(2, 9), number=1,
+                           department="market", on_time=True))
+    app.clock.set(t(2, 10, 59))  # type: ignore[attr-defined]
+    assert app.fire_due() == 0
+    app.clock.set(t(2, 11))  # type: ignore[attr-defined]
+    assert app.fire_due() == 1
+    app.clock.set(t(3, 11))  # type: ignore[attr-defined]
+    assert app.fire_due() == 0
+    story.relay_own()
+    overdue = [e for e in app.get_archive(case).entries
+               if e["event_type"] == "case.report_in_overdue"]
+    assert [(e["number"], e["department"]) for e in overdue] == [(1, "fire")]
+    assert app.verify(case)["ok"]
