@@ -180,10 +180,18 @@ class RowReader:
                          "not a coordinate pair in decimal degrees") from None
 
     def _fallback_place(self, row: dict[str, str], location: Location | None) -> str | None:
-        """The record's own hierarchy when its point is missing or outside every grid;
-        the nearest existing level up, so a small neighbourhood never loses the row."""
-        if location is not None and self.registry.locate(location.lon, location.lat):
-            return None  # placed by the point
+        """The record's own hierarchy is the source system's attribution and wins (the
+        area counts then equal the file's); the point only refines it, to the grid it
+        falls in when that grid lies inside the record's place. No hierarchy: the point.
+        A code the registry lacks climbs to the nearest existing level, never lost."""
+        code = self._record_place(row)
+        if location is not None:
+            found = self.registry.locate(location.lon, location.lat)
+            if found is not None and (code is None or code in found.area_path):
+                return None  # placed by the point, inside the record's own place
+        return code
+
+    def _record_place(self, row: dict[str, str]) -> str | None:
         h = self.m.hierarchy
         if "place_code" in h:
             code: str | None = (row.get(h["place_code"]) or "").strip() or None
