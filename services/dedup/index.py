@@ -312,7 +312,8 @@ class CaseIndex:
     def idf(self, gram: str) -> float:
         return math.log((self.reports + 1) / (self.df.get(gram, 0) + 1)) + 1.0
 
-    def weight(self, gram: str, channel: str, category: str) -> float:
+    def weight(self, gram: str, channel: str, category: str,
+               memo: dict[str, float] | None = None) -> float:
         """How much sharing `gram` says, for a report from `channel` filed under
         `category`. Rare grams say much; grams common among reports of the same category
         say little (油烟, 直排 in oily-smoke reports: how such complaints are told, not
@@ -321,16 +322,24 @@ class CaseIndex:
         a list of formulae or names."""
         n = self.channel_reports.get(channel, 0)
         share = self.channel_df[channel].get(gram, 0) / (n + CHANNEL_PRIOR) if n else 0.0
-        rarity = self._rarity(gram, category)
+        rarity = self._rarity(gram, category, memo)
         if len(gram) == 2 and gram[0] not in "#:":  # two Chinese characters
             # No rarer than its rarer character: a bigram across the seam of two phrases
             # (街阿 in 龙桥街阿强) is rare only by combination and names nothing.
-            rarity = min(rarity, max(self._rarity(gram[0], category),
-                                     self._rarity(gram[1], category)))
+            rarity = min(rarity, max(self._rarity(gram[0], category, memo),
+                                     self._rarity(gram[1], category, memo)))
         return rarity ** self.rarity_power * max(0.0, 1.0 - share)
 
-    def _rarity(self, gram: str, category: str) -> float:
-        """Inverse document frequency, overall and among reports of the same category."""
+    def _rarity(self, gram: str, category: str, memo: dict[str, float] | None = None
+                ) -> float:
+        """Inverse document frequency, overall and among reports of the same category.
+        `memo` holds one decision's values (one category, counts unchanged meanwhile): a
+        character is asked for once per bigram it is part of."""
+        if memo is not None:
+            known = memo.get(gram)
+            if known is None:
+                known = memo[gram] = self._rarity(gram, category)
+            return known
         rarity = self.idf(gram)
         m = self.category_reports.get(category, 0)
         if m:
@@ -351,8 +360,9 @@ class CaseIndex:
 
     def _signature(self, facts: ReportFacts) -> Weights:
         ch, cat = facts.channel, facts.category
-        w = {g: self.weight(g, ch, cat) for g in facts.text.grams}
-        pinyin = sum(self.weight(g, ch, cat) for g in facts.text.pinyin)
+        memo: dict[str, float] = {}
+        w = {g: self.weight(g, ch, cat, memo) for g in facts.text.grams}
+        pinyin = sum(self.weight(g, ch, cat, memo) for g in facts.text.pinyin)
         return Weights(self.reports, sum(w.values()), pinyin, names_of(w))
 
 

@@ -224,8 +224,9 @@ class _Query:
         self.index, self.facts = index, facts
         self.kx = M_PER_DEG * math.cos(math.radians(facts.lat)) if facts.lat is not None else 0.0
         t, ch, cat = facts.text, facts.channel, facts.category
-        self.w = {g: index.weight(g, ch, cat) for g in t.grams}
-        self.wp = {g: index.weight(g, ch, cat) for g in t.pinyin}
+        memo: dict[str, float] = {}
+        self.w = {g: index.weight(g, ch, cat, memo) for g in t.grams}
+        self.wp = {g: index.weight(g, ch, cat, memo) for g in t.pinyin}
         self.norm = sum(self.w.values())
         self.pnorm = sum(self.wp.values())
         self.names = dict(names_of(self.w))

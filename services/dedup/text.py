@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from itertools import pairwise
 
 from pypinyin import Style, lazy_pinyin
@@ -55,6 +55,7 @@ def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text).lower()
 
 
+@lru_cache(maxsize=8192)  # a report's text is read when decided and when indexed
 def features(title: str, description: str) -> TextFeatures:
     t = normalise(f"{title} {description}")
     grams: set[str] = set()
