@@ -54,13 +54,15 @@ ID_RE = re.compile(
     r"(\d{3}[\dXx])(?![\dXx])"
 )
 EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+MASKED_EMAIL_RE = re.compile(r"(?:[A-Za-z0-9._%+-]\*\*\*@[A-Za-z0-9.-]+\.[A-Za-z]{2,})|\*\*\*")
 
 
 # -- display forms -----------------------------------------------------------------------
 
 def mask_phone(phone: str) -> str:
-    """'13812345678' -> '138****5678'; other numbers keep at most their last 4 digits."""
-    digits = re.sub(r"\D", "", phone)
+    """'13812345678' -> '138****5678'; other numbers keep at most their last 4 digits.
+    A masked digit ('*') counts as a digit, so a masked number stays as it is."""
+    digits = re.sub(r"[^\d*]", "", phone)
     if digits.startswith("86") and len(digits) == 13:
         digits = digits[2:]
     if not digits:
@@ -89,6 +91,8 @@ def mask_name(name: str) -> str:
 
 
 def mask_email(email: str) -> str:
+    if MASKED_EMAIL_RE.fullmatch(email.strip()):
+        return email.strip()  # already masked
     m = EMAIL_RE.fullmatch(email.strip())
     if m is None:
         return "***" if email.strip() else ""

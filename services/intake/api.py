@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, UploadFile
+from fastapi import Path as Path_
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.intake.application import IntakeApplication, Receipt
@@ -19,6 +20,7 @@ from services.intake.channels import (
     GridReport,
     HotlineTransfer,
     InspectionFinding,
+    PersonIn,
     PetitionTransfer,
     PoliceIncident,
     normalise,
@@ -27,15 +29,21 @@ from services.intake.limits import LimitedRoute
 from services.intake.placement import UnknownPlace
 from shared.catalogue import categories
 from shared.events import Location
+from shared.events.intake import ErasureBasis
+from shared.pii import Person
 from shared.runtime.auth import Caller, CurrentCaller, require_role
 from shared.runtime.service import application
-from shared.runtime.store import NotFoundError
+from shared.runtime.store import DomainError, NotFoundError
 
 router = APIRouter(prefix="/api", tags=["intake"], route_class=LimitedRoute)
 App = Annotated[IntakeApplication, Depends(application)]
 REPORTERS = ("grid_worker", "unit_leader")
 PLACERS = ("dispatcher", "administrator")
 QUEUE_READERS = ("dispatcher", "administrator", "leader", "supervisor")
+# Who may read a reporter's plain contact: the hotline operator calls the reporter back
+# (回访) and the supervisor checks call-backs; everyone else sees only the masked forms.
+UNMASKERS = ("hotline_operator", "supervisor")
+ERASERS = ("administrator",)  # erasing a person is irreversible: administrators only
 
 
 class ReportAccepted(BaseModel):
@@ -129,6 +137,7 @@ class Contact(BaseModel):
     phone: str
     id_number: str
     email: str
+    erased: bool = False  # the person was erased: nothing of them can be read any more
 
 
 class ReportState(BaseModel):
@@ -154,7 +163,8 @@ def report_state(row: dict[str, Any]) -> ReportState:
     c = row["contact"]
     contact = None if not c else Contact(
         role=c["role"], name=c["name_masked"], phone=c["phone_masked"],
-        id_number=c["id_number_masked"], email=c["email_masked"])
+        id_number=c["id_number_masked"], email=c["email_masked"],
+        erased=bool(c.get("erased")))
     return ReportState(
         report_id=row["report_id"], case_id=row["case_id"], channel=row["channel"],
         external_ref=row["external_ref"], category=row["category"], title=row["title"] or "",
@@ -183,13 +193,118 @@ def report_stats(app: App, who: CurrentCaller, channel: str | None = None) -> di
     return app.index.status_counts(who.area, channel)
 
 
-@router.get("/reports/{report_id}")
-def get_report(report_id: uuid.UUID, app: App, who: CurrentCaller) -> ReportState:
+def visible_report(app: IntakeApplication, report_id: uuid.UUID, who: Caller
+                   ) -> dict[str, Any]:
+    """The report's row, or 404 when it is absent or outside the caller's area (as if
+    absent: an id must not tell another town that a report exists)."""
     app.index.catch_up()
     row = app.index.get(str(report_id))
     if row is None or not who.can_see(row["area_path"]):
-        raise NotFoundError("report", report_id)  # outside the caller's area: as if absent
-    return report_state(row)
+        raise NotFoundError("report", report_id)
+    return row
+
+
+@router.get("/reports/{report_id}")
+def get_report(report_id: uuid.UUID, app: App, who: CurrentCaller) -> ReportState:
+    return report_state(visible_report(app, report_id, who))
+
+
+# -- the contact person: unmasked on record, erased -----------------------------------------
+
+class Unmasking(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: str = Field(min_length=4, max_length=200)  # recorded, redacted: why it is read
+
+
+class PlainContact(BaseModel):
+    report_id: uuid.UUID
+    role: str
+    name: str
+    phone: str
+    id_number: str
+    email: str
+
+
+@router.post("/reports/{report_id}/contact/unmask")
+def unmask_contact(report_id: uuid.UUID, body: Unmasking, app: App, response: Response,
+                   who: Annotated[Caller, Depends(require_role(*UNMASKERS))]) -> PlainContact:
+    """The reporter's plain contact, to call them back; each reading is recorded in the
+    case file (case.contact_unmasked: who, when, why; never the data). 410 once erased."""
+    row = visible_report(app, report_id, who)
+    try:
+        person = app.unmask_contact(report_id, body.purpose, who.as_actor())
+    except DomainError as exc:
+        if exc.rule == "personal_data_erased":
+            raise HTTPException(410, detail=exc.message) from None
+        raise
+    response.headers["cache-control"] = "no-store"
+    return PlainContact(report_id=report_id, role=(row["contact"] or {}).get("role", ""),
+                        name=person.name, phone=person.phone, id_number=person.id_number,
+                        email=person.email)
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    basis: ErasureBasis = "person_request"
+
+
+class PersonToErase(PersonIn):
+    """Who asks to be erased, by what identifies them (the name alone does not)."""
+
+    basis: ErasureBasis = "person_request"
+
+    @model_validator(mode="after")
+    def _identified(self) -> PersonToErase:
+        if not (self.phone or self.id_number or self.email):
+            raise ValueError("give a phone, id_number or email")
+        return self
+
+    def identities(self) -> list[Person]:
+        """Each identifier alone: a person reported by phone once and by ID number once
+        has two references."""
+        return [p for p in (Person(phone=self.phone), Person(id_number=self.id_number),
+                            Person(email=self.email)) if p]
+
+
+class Erasure(BaseModel):
+    reports: list[uuid.UUID]  # every report whose contact was this person
+    cases: list[uuid.UUID]
+
+
+@router.post("/reports/{report_id}/contact/erase")
+def erase_contact(report_id: uuid.UUID, body: ErasureRequest, app: App,
+                  who: Annotated[Caller, Depends(require_role(*ERASERS))]) -> Erasure:
+    """Erase the contact person of a report, everywhere (crypto-shredding)."""
+    contact = visible_report(app, report_id, who)["contact"]
+    if not contact:
+        raise DomainError("no_contact", f"report {report_id} names no contact person")
+    return erase(app, [contact["person_ref"]], body.basis, who)
+
+
+@router.post("/persons/erase")
+def erase_person(body: PersonToErase, app: App,
+                 who: Annotated[Caller, Depends(require_role(*ERASERS))]) -> Erasure:
+    """Erase a person who asks for it, found by their phone, ID number or e-mail."""
+    refs = [app.vault.person_ref(p) for p in body.identities()]
+    return erase(app, refs, body.basis, who)
+
+
+def erase(app: IntakeApplication, refs: list[str], basis: str, who: Caller) -> Erasure:
+    """Delete the person's key and record it on each of their reports. Every report must
+    lie in the caller's area: a key erased is erased for every town."""
+    app.index.catch_up()
+    rows = app.index.of_person(refs)
+    if not rows:
+        raise NotFoundError("person", "with these identifiers")
+    if not all(who.can_see(r["area_path"]) for r in rows):
+        raise HTTPException(403, detail="this person has reports outside your area; "
+                                        "an administrator above all of them must erase")
+    reports = app.erase_persons(refs, basis, who.as_actor())
+    app.index.catch_up()
+    cases = {r["report_id"]: r["case_id"] for r in rows}
+    return Erasure(reports=reports, cases=[uuid.UUID(cases.get(str(r), str(r))) for r in reports])
 
 
 class PlacementBody(BaseModel):
@@ -252,3 +367,32 @@ async def upload_attachment(file: UploadFile, request: Request, who: CurrentCall
         tmp.replace(target)
     return {"ref": f"att://{digest}", "bytes": len(data),
             "content_type": file.content_type or "application/octet-stream"}
+
+
+# Image kinds a browser shows as a thumbnail, by their first bytes (the upload's declared
+# type is not kept: the file is stored by its content alone).
+IMAGE_MAGIC = ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+               (b"GIF8", "image/gif"))
+
+
+def image_type(data: bytes) -> str:
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return next((k for magic, k in IMAGE_MAGIC if data.startswith(magic)),
+                "application/octet-stream")
+
+
+@router.get("/reports/{report_id}/attachments/{digest}")
+def get_attachment(report_id: uuid.UUID,
+                   digest: Annotated[str, Path_(pattern=r"^[0-9a-f]{64}$")],
+                   request: Request, app: App, who: CurrentCaller) -> Response:
+    """A photo of a report, to whoever may read the report: only the report's own."""
+    row = visible_report(app, report_id, who)
+    if f"att://{digest}" not in (row["attachments"] or ()):
+        raise NotFoundError("attachment", digest)
+    target = Path(request.app.state.runtime.settings.data_dir) / "attachments" / digest
+    if not target.exists():
+        raise NotFoundError("attachment", digest)
+    data = target.read_bytes()
+    return Response(data, media_type=image_type(data), headers={
+        "cache-control": "private, max-age=86400", "x-content-type-options": "nosniff"})

@@ -4,10 +4,10 @@ becomes of its case; place what arrived outside every grid."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.persistence import IntegrityError
@@ -30,7 +30,14 @@ from services.intake.placement import (
 from shared.events import Actor, IntegrationEvent, Location
 from shared.events import dispatch as dispatch_events
 from shared.events.dedup import CaseRegistered, ReportMerged, ReportSplit, ReviewQueued
-from shared.pii import Person, PersonalDataVault, TransportError
+from shared.pii import (
+    Person,
+    PersonalDataVault,
+    PersonForgotten,
+    Sealed,
+    TransportError,
+    redact,
+)
 from shared.places.registry import PlaceRegistry
 from shared.runtime.meta import command_meta, meta_from, system_actor
 from shared.runtime.settings import ServiceSettings
@@ -41,6 +48,8 @@ from shared.runtime.store import (
     ServiceApplication,
     schema_setup_lock,
 )
+
+T = TypeVar("T")
 
 # What dispatch publishes about a case, as intake's status of the report.
 FOLLOWED: dict[type[IntegrationEvent], str] = {
@@ -179,6 +188,58 @@ class IntakeApplication(ServiceApplication):
 
     def get_report(self, rid: uuid.UUID) -> Report | None:
         return self.repository.get(rid) if rid in self.repository else None
+
+    # -- the contact person: unmasked on record, erased by crypto-shredding ---------------
+
+    def unmask_contact(self, rid: uuid.UUID, purpose: str, actor: Actor) -> Person:
+        """The plain contact of a report, recorded (who, when, why) before it is shown.
+        Raises NotFoundError, DomainError no_contact / personal_data_erased."""
+        return self._retried(lambda: self._unmask(rid, redact(purpose)[:200], actor))
+
+    def _unmask(self, rid: uuid.UUID, purpose: str, actor: Actor) -> Person:
+        report = self.get_report(rid)
+        if report is None:
+            raise NotFoundError("report", rid)
+        report.record_unmasking(purpose, command_meta(actor, rid))
+        c = report.contact or {}
+        try:  # nothing is saved, so nothing recorded, unless the data is shown
+            person = self.vault.unseal(Sealed(c["person_ref"], c["nonce"], c["ciphertext"],
+                                              c["alg"]), aad=rid.bytes)
+        except PersonForgotten:  # key gone, erasure not yet recorded on this report
+            raise DomainError("personal_data_erased", f"the contact person of report "
+                                                      f"{rid} was erased") from None
+        self.save(report)
+        return person
+
+    def erase_persons(self, person_refs: Sequence[str], basis: str, actor: Actor
+                      ) -> list[uuid.UUID]:
+        """Record the erasure on every report of these persons, then delete their keys.
+        Recording first: a crash between the two is finished by asking again."""
+        reports = self._retried(lambda: self._record_erasure(person_refs, basis, actor))
+        for ref in person_refs:
+            self.vault.forget(ref)
+        return reports
+
+    def _record_erasure(self, person_refs: Sequence[str], basis: str, actor: Actor
+                        ) -> list[uuid.UUID]:
+        rows = self.index.of_person(person_refs)
+        reports = [r for r in (self.get_report(uuid.UUID(row["report_id"])) for row in rows)
+                   if r is not None]
+        changed = [r for r in reports if r.erase_contact(basis, command_meta(actor, r.id))]
+        if changed:
+            self.save(*changed)
+        return [r.id for r in reports]
+
+    @staticmethod
+    def _retried(command: Callable[[], T], attempts: int = 5) -> T:
+        """A report also changes as its case moves on (the consumer records what dispatch
+        did): a person's command that met such a write is simply read again and redone."""
+        for _ in range(attempts - 1):
+            try:
+                return command()
+            except IntegrityError:
+                continue
+        return command()
 
     # -- manual placement ------------------------------------------------------------------
 

@@ -57,6 +57,8 @@ class Report(Aggregate):
         self.department: str | None = assigned_department
         self.merged_into: uuid.UUID | None = None
         self.seen: list[str] = []  # ids of case events already applied (republishes)
+        self.contact = contact
+        self.contact_erased = False
 
     def place(self, place_code: str, area_path: list[str], location: dict[str, float] | None,
               meta: Meta) -> None:
@@ -102,3 +104,31 @@ class Report(Aggregate):
         self.seen = [*self.seen[-31:], source_event_id]
         self.merged_into = case_id
         self.status = "merged"
+
+    # -- the contact person: erased (crypto-shredding), or unmasked on record -------------
+
+    def erase_contact(self, basis: str, meta: Meta) -> bool:
+        """Record that the contact person was erased; False if there is none or it was
+        already recorded (the key itself is deleted by the vault)."""
+        if not self.contact or self.contact_erased:
+            return False
+        self._contact_erased(person_ref=self.contact["person_ref"],
+                             role=self.contact["role"], basis=basis, meta=meta)
+        return True
+
+    @event("ContactErased")
+    def _contact_erased(self, person_ref: str, role: str, basis: str, meta: Meta) -> None:
+        self.contact_erased = True
+
+    def record_unmasking(self, purpose: str, meta: Meta) -> None:
+        """Every reading of the plain contact is recorded before it is shown."""
+        if not self.contact:
+            raise DomainError("no_contact", f"report {self.id} names no contact person")
+        if self.contact_erased:
+            raise DomainError("personal_data_erased",
+                              f"the contact person of report {self.id} was erased")
+        self._contact_unmasked(role=self.contact["role"], purpose=purpose, meta=meta)
+
+    @event("ContactUnmasked")
+    def _contact_unmasked(self, role: str, purpose: str, meta: Meta) -> None:
+        pass

@@ -160,6 +160,9 @@ class ReportIndex:
             if e.department:
                 values["department"] = e.department
             c.execute(update(reports).where(where).values(**values))
+        elif kind == "ContactErased":  # even the masked forms go from the read table
+            c.execute(update(reports).where(where).values(
+                contact=_erased(e.role, e.person_ref), updated_at=e.timestamp))
         elif kind == "Merged":
             c.execute(update(reports).where(where).values(
                 case_id=str(e.case_id), status="merged", updated_at=e.timestamp))
@@ -193,6 +196,15 @@ class ReportIndex:
         q = q.order_by(reports.c.reported_at.desc()).limit(limit)
         with self.engine.connect() as c:
             return [dict(r._mapping) for r in c.execute(q)]
+
+    def of_person(self, person_refs: Sequence[str]) -> list[dict[str, Any]]:
+        """The reports whose contact is one of these persons (for erasure)."""
+        if not person_refs:
+            return []
+        ref = reports.c.contact["person_ref"].as_string()
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in
+                    c.execute(select(reports).where(ref.in_(list(person_refs))))]
 
     def statuses(self, case_ids: Sequence[str]) -> dict[str, str]:
         """The status of the reports that started these cases (a merged report shows its
@@ -233,3 +245,8 @@ def _row(e: Any) -> dict[str, Any]:
         "contact": {k: contact.get(k, "") for k in MASKED} if contact else None,
         "reported_at": e.reported_at, "updated_at": e.timestamp,
     }
+
+
+def _erased(role: str, person_ref: str) -> dict[str, Any]:
+    return {**dict.fromkeys(MASKED, ""), "role": role, "person_ref": person_ref,
+            "erased": True}

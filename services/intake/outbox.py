@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from shared.events import Channel, IntegrationEvent, Location
-from shared.events.intake import CaseReported, PersonalData, ReportPlaced
+from shared.events.intake import (
+    CaseReported,
+    ContactUnmasked,
+    PersonalData,
+    PersonErased,
+    ReportPlaced,
+)
 from shared.runtime.meta import envelope
 
 PRODUCER = "intake"
@@ -20,6 +26,12 @@ def to_integration(e: Any) -> IntegrationEvent | None:
             **envelope(e, PRODUCER), report_id=e.originator_id, place_code=e.place_code,
             area_path=tuple(e.area_path),
             location=Location(**e.location) if e.location else None)
+    if kind == "ContactErased":
+        return PersonErased(**envelope(e, PRODUCER), report_id=e.originator_id,
+                            person_role=e.role, person_ref=e.person_ref, basis=e.basis)
+    if kind == "ContactUnmasked":
+        return ContactUnmasked(**envelope(e, PRODUCER), report_id=e.originator_id,
+                               person_role=e.role, purpose=e.purpose)
     return None  # what intake learns of a case stays inside intake
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -67,3 +67,30 @@ class ReportPlaced(IntegrationEvent):
     place_code: str
     area_path: tuple[str, ...] = Field(min_length=1)
     location: Location | None = None
+
+
+ErasureBasis = Literal["person_request", "retention_expired", "legal_order"]
+
+
+class PersonErased(IntegrationEvent):
+    """The contact person of a report was erased (crypto-shredding): their key is deleted,
+    so every sealed copy of their data, on Kafka and in backups, no longer opens. Carries
+    no personal data; the case file keeps this line and still verifies."""
+
+    event_type: ClassVar[str] = "case.person_erased"
+
+    report_id: uuid.UUID
+    person_role: str = Field(max_length=24)  # caller, petitioner, requester
+    person_ref: str = Field(min_length=1, max_length=64)  # the keyed pseudonym erased
+    basis: ErasureBasis
+
+
+class ContactUnmasked(IntegrationEvent):
+    """Someone permitted read the plain contact of a report (e.g. to call the reporter
+    back, 回访): who (actor), when, which case and why; never the data itself."""
+
+    event_type: ClassVar[str] = "case.contact_unmasked"
+
+    report_id: uuid.UUID
+    person_role: str = Field(max_length=24)
+    purpose: str = Field(min_length=1, max_length=200)  # redacted of phone/ID patterns

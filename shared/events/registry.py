@@ -72,6 +72,8 @@ def json_object(value: bytes | None) -> dict[str, Any]:
         body = json.loads(value)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ContractError(f"not JSON: {type(exc).__name__} at position {_pos(exc)}") from None
+    except RecursionError:  # e.g. b"[[[[..." from a hostile or broken producer
+        raise ContractError("not JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise ContractError("message body is not a JSON object")
     return body

@@ -65,6 +65,8 @@ def code_area_path(code: str) -> tuple[str, ...]:
     path = [code]
     while (parent := parent_code_of(path[-1])) is not None:
         path.append(parent)
+    if level_of_code(path[-1]) is not Level.CITY:  # e.g. 000000001: its district is no code
+        raise ValueError(f"malformed place code: {code!r} lies in no city")
     return tuple(reversed(path))
 
 

@@ -2,16 +2,25 @@
 
 Every route takes the caller from `Depends(caller)`; the person in a recorded event is the
 token's subject, never a name typed into a request body. A caller sees their own place
-and everything below it (`Caller.can_see`). Services authenticate to each other with
-tokens of role `service`.
+and everything below it (`Caller.can_see`).
 
-Secrets: `GOV_AUTH_SECRET`. In production (`GOV_ENV=production`) a missing or short secret
-stops the service at start. In development the secret is generated once per data
-directory (`<GOV_DATA_DIR>/auth.secret`, mode 600) so the local services agree on it.
+Systems (the 12345 hotline, the police, the petition office, Open311 clients, other
+services) carry a service credential: a token of role `service` for the audience
+`gov-services`, signed with a key of its own (`GOV_SERVICE_SECRET`). A token signed with
+the users' key can never claim role `service`, so the routes reserved to systems refuse
+every user token, whatever it says.
+
+Secrets: `GOV_AUTH_SECRET` (users) and `GOV_SERVICE_SECRET` (systems). In production
+(`GOV_ENV=production`) a missing or short secret, or one key used for both, stops the
+service at start (`check_config`). In development the users' secret is generated once per
+data directory (`<GOV_DATA_DIR>/auth.secret`, mode 600) so the local services agree on it,
+and the service key is derived from it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 from collections.abc import Callable
@@ -19,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import jwt
 from fastapi import Depends, HTTPException, Request
@@ -33,6 +42,8 @@ Role = Literal["grid_worker", "unit_leader", "hotline_operator", "dispatcher",
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
+SERVICE_AUDIENCE = "gov-services"
+REQUIRED = ["sub", "role", "place", "exp"]
 
 
 class AuthConfigError(RuntimeError):
@@ -75,6 +86,33 @@ def secret(data_dir: Path | None = None) -> str:
     return _development_secret(data_dir or Path(os.environ.get("GOV_DATA_DIR", "var")))
 
 
+def service_secret(data_dir: Path | None = None) -> str:
+    """The key of service credentials: never the users' key."""
+    value = os.environ.get("GOV_SERVICE_SECRET", "")
+    if value:
+        if len(value.encode()) < MIN_SECRET_BYTES:
+            raise AuthConfigError(f"GOV_SERVICE_SECRET must be at least {MIN_SECRET_BYTES} "
+                                  "bytes")
+        if value == os.environ.get("GOV_AUTH_SECRET"):
+            raise AuthConfigError("GOV_SERVICE_SECRET must differ from GOV_AUTH_SECRET")
+        return value
+    if os.environ.get("GOV_ENV", "development") == "production":
+        raise AuthConfigError("GOV_SERVICE_SECRET is required when GOV_ENV=production")
+    return derived_service_key(secret(data_dir))
+
+
+def derived_service_key(user_key: str) -> str:
+    """Development only: the service key derived from the users' key, so local tools
+    that hold the one can issue service credentials."""
+    return hmac.new(user_key.encode(), b"gov service credentials", hashlib.sha256).hexdigest()
+
+
+def check_config() -> None:
+    """At start: both keys must be usable (in production: given, long, distinct)."""
+    secret()
+    service_secret()
+
+
 @cache
 def _development_secret(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -89,21 +127,38 @@ def _development_secret(data_dir: Path) -> str:
 def issue_token(sub: str, role: str, place: str, name: str = "",
                 department: str | None = None, ttl: timedelta = timedelta(hours=12),
                 key: str | None = None) -> str:
+    """A user's token, signed with the users' key `key`; role `service` gives a service
+    credential instead (signed with the service key, or the one derived from `key`)."""
+    if role == "service":
+        return issue_service_token(sub, place, name, ttl,
+                                   key=derived_service_key(key) if key else None)
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
-    code_area_path(place)  # raises on a malformed place code
-    now = datetime.now(UTC)
-    claims = {"sub": sub, "role": role, "place": place, "name": name, "iat": now,
-              "exp": now + ttl}
+    claims = _claims(sub, role, place, name, ttl)
     if department:
         claims["dept"] = department
     return jwt.encode(claims, key or secret(), algorithm=ALGORITHM)
 
 
+def issue_service_token(sub: str, place: str, name: str = "",
+                        ttl: timedelta = timedelta(hours=12), key: str | None = None) -> str:
+    """A system's credential: role `service`, audience `gov-services`, the service key."""
+    claims = {**_claims(sub, "service", place, name or sub, ttl), "aud": SERVICE_AUDIENCE}
+    return jwt.encode(claims, key or service_secret(), algorithm=ALGORITHM)
+
+
+def _claims(sub: str, role: str, place: str, name: str, ttl: timedelta) -> dict[str, object]:
+    code_area_path(place)  # raises on a malformed place code
+    now = datetime.now(UTC)
+    return {"sub": sub, "role": role, "place": place, "name": name, "iat": now,
+            "exp": now + ttl}
+
+
 def decode_token(token: str, key: str | None = None) -> Caller:
+    """The caller a token names, or 401. `key` is the users' key (tests); a service
+    credential is checked against the service key and audience, never the users' key."""
     try:
-        claims = jwt.decode(token, key or secret(), algorithms=[ALGORITHM],
-                            options={"require": ["sub", "role", "place", "exp"]})
+        claims = _verified(token, key)
         if claims["role"] not in ROLES:
             raise jwt.InvalidTokenError("unknown role")
         code_area_path(claims["place"])
@@ -112,6 +167,17 @@ def decode_token(token: str, key: str | None = None) -> Caller:
                             headers={"WWW-Authenticate": "Bearer"}) from None
     return Caller(id=claims["sub"], role=claims["role"], name=claims.get("name", ""),
                   place=claims["place"], department=claims.get("dept"))
+
+
+def _verified(token: str, key: str | None) -> dict[str, Any]:
+    unverified = jwt.decode(token, options={"verify_signature": False})
+    if unverified.get("role") == "service":
+        service_key = derived_service_key(key) if key else service_secret()
+        return dict(jwt.decode(token, service_key, algorithms=[ALGORITHM],
+                               audience=SERVICE_AUDIENCE,
+                               options={"require": [*REQUIRED, "aud"]}))
+    return dict(jwt.decode(token, key or secret(), algorithms=[ALGORITHM],
+                           options={"require": REQUIRED}))
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.runtime.auth import check_config
 from shared.runtime.consumer import BatchConsumer, Parser
 from shared.runtime.kafka import ensure_topics, idempotent_producer
 from shared.runtime.logs import configure_logging
@@ -233,6 +234,7 @@ async def serve(spec: ServiceSpec, settings: ServiceSettings) -> int:
 
 
 def run(spec: ServiceSpec) -> None:
+    check_config()  # production: no start without the users' and the services' keys
     settings = spec.settings_class(service_name=spec.name)
     if "GOV_HTTP_PORT" not in os.environ:
         settings.http_port = spec.port

@@ -170,7 +170,8 @@ async def test_every_channel_over_its_kafka_topic(stack: Stack, kafka: str) -> N
     petition = httpx.get(f"{stack.url('intake')}/api/reports/{expected['petition']}",
                          headers=LEADER).json()
     assert petition["contact"] == {"role": "petitioner", "name": "张**", "phone": "138****5678",
-                                   "id_number": "3503**********1234", "email": ""}
+                                   "id_number": "3503**********1234", "email": "",
+                                   "erased": False}
 
 
 async def test_a_bad_channel_message_is_dead_lettered_without_personal_data(
