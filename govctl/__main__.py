@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from govctl import demo
-from govctl.processes import REPO, SERVICES, Stack, infra
+from govctl.processes import REPO, SERVICES, Stack, infra, postgres_roles
 from shared.runtime.auth import issue_token, secret
 
 cli = typer.Typer(add_completion=False, help="Run and drive the governance platform locally.")
@@ -33,10 +33,12 @@ def run(
     infra("kafka", "start")
     env = {"GOV_DATA_DIR": str(data_dir), "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:19092",
            "GOV_LOG_JSON": "true"}
-    if postgres:
+    owner_url = None
+    if postgres:  # two roles: migrated as the owner, the services run as runtime roles
         infra("postgres", "start")
-        env["DATABASE_URL"] = infra("postgres", "url")
-    stack = Stack(env=env, log_dir=data_dir / "logs")
+        owner_url, database = postgres_roles()
+        env.update(database)
+    stack = Stack(env=env, log_dir=data_dir / "logs", owner_url=owner_url)
     try:
         console.print("[bold]starting services[/]: " + ", ".join(SERVICES))
         stack.start()

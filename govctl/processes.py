@@ -36,6 +36,26 @@ def infra(script: str, *args: str, env: dict[str, str] | None = None) -> str:
     return result.stdout.strip()
 
 
+def postgres_roles(env: dict[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """The local cluster's owner URL (for migrations only) and the services' database
+    settings: the runtime roles, on a schema the owner migrated."""
+    def url(role: str) -> str:
+        return infra("postgres", "url", role, env=env)
+
+    return url("owner"), {"DATABASE_URL": url("service"),
+                          "GOV_DATABASE_WRITER_URL": url("projector"),
+                          "GOV_DATABASE_MIGRATED": "true"}
+
+
+def migrate(owner_url: str, env: dict[str, str], names: tuple[str, ...] = ()) -> None:
+    """`python -m govctl.migrate` as the owner: what must run before the services start."""
+    result = subprocess.run(
+        [sys.executable, "-m", "govctl.migrate", *names], cwd=REPO, capture_output=True,
+        text=True, env={**os.environ, **env, "GOV_DATABASE_OWNER_URL": owner_url})
+    if result.returncode != 0:
+        raise RuntimeError(f"migration failed:\n{result.stdout}{result.stderr}")
+
+
 @dataclass
 class ServiceProcess:
     name: str
@@ -99,8 +119,17 @@ class Stack:
     log_dir: Path
     ports: dict[str, int] = field(default_factory=lambda: dict(SERVICES))
     processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    # Set (two roles): migrate as the owner first; the services get only `env`'s roles.
+    owner_url: str | None = field(default=None, repr=False)
+    read_models: tuple[str, ...] = ("projections",)  # to migrate, e.g. a rebuild's target
+    migrated: bool = field(default=False, repr=False)
 
     def start(self, names: list[str] | None = None) -> None:
+        if self.owner_url and not self.migrated:
+            migrate(self.owner_url, self.env,
+                    (*[n for n in SERVICES if n not in ("projections", "portal")],
+                     *self.read_models))
+            self.migrated = True
         for name in names or list(self.ports):
             p = ServiceProcess(name, self.ports[name], self.env, self.log_dir)
             p.start()

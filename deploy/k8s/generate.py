@@ -2,17 +2,25 @@
 KEDA ScaledObject for each consumer), a KafkaTopic for every topic in shared/events/topics.py,
 the Strimzi Kafka, the CloudNativePG cluster and the NetworkPolicies.
 
+The database has two kinds of roles (docs/architecture.md, authorisation): the owner
+`governance` (CloudNativePG's `<cluster>-app` secret) migrates, in an initContainer of each
+pod (`python -m govctl.migrate <service>`); the services run as `gov_service` and
+projections' sink as `gov_projector`, roles CloudNativePG manages from the secrets
+`governance-db-service` and `governance-db-projector` (keys username, password and uri),
+created out of band like the signing key.
+
     python -m deploy.k8s.generate          # rewrite deploy/k8s/base
     python -m deploy.k8s.generate --check  # exit 1 if base/ is out of date (CI)
 
 One name everywhere (folder, image, Deployment, Service, `app` label, consumer group), as in
 the services' ServiceSpec. Secrets are only referenced: the database URL comes from the
-`<cluster>-app` secret CloudNativePG creates; the token signing key from `governance-auth`,
-created out of band (sealed secret, external secrets operator, or kubectl).
+`<cluster>-app` secret CloudNativePG creates; the token signing keys (users' `signing-key`,
+services' `service-key`) from `governance-auth`, created out of band (sealed secret, external secrets operator, or kubectl).
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
 import json
 import sys
@@ -30,6 +38,8 @@ KAFKA = "governance-kafka"
 BOOTSTRAP = f"{KAFKA}-kafka-bootstrap:9092"
 DATABASE = "governance-db"
 AUTH_SECRET = "governance-auth"
+# Runtime database roles: role -> the secret holding its password and URL.
+DB_ROLES = {"gov_service": f"{DATABASE}-service", "gov_projector": f"{DATABASE}-projector"}
 HTTP_PORT = 8080
 UID = 10001
 # Requests from the measured peak memory (bench/results/latest.json, mem_peak_mb_*) with
@@ -62,10 +72,14 @@ def deployment(service: str) -> dict[str, Any]:
         env.append({"name": "GOV_UPSTREAMS", "value": upstreams()})
     else:
         env += [{"name": "KAFKA_BOOTSTRAP_SERVERS", "value": BOOTSTRAP},
-                {"name": "DATABASE_URL",
-                 "valueFrom": {"secretKeyRef": {"name": f"{DATABASE}-app", "key": "uri"}}}]
+                secret_env("DATABASE_URL", DB_ROLES["gov_service"])]
+        if service == "projections":  # the sink writes every area (row-level security)
+            env.append(secret_env("GOV_DATABASE_WRITER_URL", DB_ROLES["gov_projector"]))
     env.append({"name": "GOV_AUTH_SECRET",
                 "valueFrom": {"secretKeyRef": {"name": AUTH_SECRET, "key": "signing-key"}}})
+    # Service-to-service tokens are signed with a key of their own (shared/runtime/auth.py).
+    env.append({"name": "GOV_SERVICE_SECRET",
+                "valueFrom": {"secretKeyRef": {"name": AUTH_SECRET, "key": "service-key"}}})
     probe = {"httpGet": {"path": "/internal/alive", "port": "http"}, "periodSeconds": 10,
              "timeoutSeconds": 3, "failureThreshold": 3}
     container = {
@@ -92,6 +106,8 @@ def deployment(service: str) -> dict[str, Any]:
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
     }
+    if service not in GATEWAYS:
+        pod["initContainers"] = [migration(service, container)]
     return {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": service, "labels": labels(service)},
@@ -109,6 +125,20 @@ def deployment(service: str) -> dict[str, Any]:
             },
         },
     }
+
+
+def secret_env(name: str, secret: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": "uri"}}}
+
+
+def migration(service: str, container: dict[str, Any]) -> dict[str, Any]:
+    """The owner makes the service's schema and grants it, before the service starts as a
+    role that owns nothing; idempotent, serialised between pods starting together."""
+    keep = ("image", "imagePullPolicy", "envFrom", "resources", "securityContext",
+            "volumeMounts")
+    return {"name": "migrate", **{k: copy.deepcopy(container[k]) for k in keep},
+            "command": ["python", "-m", "govctl.migrate", service],
+            "env": [secret_env("GOV_DATABASE_OWNER_URL", f"{DATABASE}-app")]}
 
 
 def service_resource(service: str) -> dict[str, Any]:
@@ -225,6 +255,10 @@ def postgres() -> list[dict[str, Any]]:
         "spec": {
             "instances": 1,
             "bootstrap": {"initdb": {"database": "governance", "owner": "governance"}},
+            "managed": {"roles": [
+                {"name": role, "ensure": "present", "login": True, "superuser": False,
+                 "createdb": False, "createrole": False, "bypassrls": False,
+                 "passwordSecret": {"name": secret}} for role, secret in DB_ROLES.items()]},
             "storage": {"size": "20Gi"},
             "postgresql": {"parameters": {"max_connections": "200",
                                           "shared_buffers": "512MB"}},
@@ -285,7 +319,9 @@ def config() -> list[dict[str, Any]]:
              "data": {"GOV_HTTP_HOST": "0.0.0.0", "GOV_HTTP_PORT": str(HTTP_PORT),
                       "GOV_DATA_DIR": "/tmp/gov", "GOV_LOG_JSON": "true",
                       "GOV_LOG_LEVEL": "INFO", "GOV_CLOCK": "system",
-                      "GOV_CONSUMER_MAX_RECORDS": "500", "GOV_RELAY_BATCH_SIZE": "500"}}]
+                      "GOV_CONSUMER_MAX_RECORDS": "500", "GOV_RELAY_BATCH_SIZE": "500",
+                      # The initContainer migrated as the owner: the services create nothing.
+                      "GOV_DATABASE_MIGRATED": "true"}}]
 
 
 def tree() -> dict[str, list[dict[str, Any]]]:

@@ -95,6 +95,16 @@ CRD_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
         "storage": {"type": "object", "required": ["size"], "properties": {"size": _STR}},
         "postgresql": {"type": "object", "properties": {"parameters": _STRING_MAP}},
         "resources": {"type": "object"}, "monitoring": {"type": "object"},
+        "managed": {"type": "object", "additionalProperties": False, "properties": {
+            "roles": {"type": "array", "items": {
+                "type": "object", "required": ["name"], "additionalProperties": False,
+                "properties": {"name": _STR, "ensure": {"enum": ["present", "absent"]},
+                               "login": {"type": "boolean"}, "superuser": {"type": "boolean"},
+                               "createdb": {"type": "boolean"},
+                               "createrole": {"type": "boolean"},
+                               "bypassrls": {"type": "boolean"},
+                               "passwordSecret": {"type": "object", "required": ["name"],
+                                                  "properties": {"name": _STR}}}}}}},
     }, ["instances", "storage"]),
     ("keda.sh/v1alpha1", "ScaledObject"): _crd({
         "scaleTargetRef": {"type": "object", "required": ["name"],

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Local private PostgreSQL cluster for development and tests, separate from any
 # system cluster: its own data dir, port and socket dir, listening on 127.0.0.1
-# only. Creates login role `governance` and database `governance` owned by it.
-# Every subcommand is idempotent.
+# only. Creates login role `governance` and database `governance` owned by it (the
+# owner: migrations), and the runtime login roles `gov_service` (every service; the
+# read models' reader) and `gov_projector` (the read models' writer), which own nothing
+# (python -m govctl.migrate grants them their tables). Every subcommand is idempotent.
 set -euo pipefail
 # Let failures inside $(...) abort too (e.g. a missing password).
 shopt -s inherit_errexit
@@ -15,6 +17,7 @@ PG_STATE_DIR="${PG_STATE_DIR:-$REPO_ROOT/.local/pg}"
 PG_WAIT_TIMEOUT="${PG_WAIT_TIMEOUT:-60}"
 APP_ROLE=governance
 APP_DB=governance
+RUNTIME_ROLES=(gov_service gov_projector)
 
 DATA_DIR="$PG_STATE_DIR/data"
 SOCK_DIR="$PG_STATE_DIR/run"
@@ -35,9 +38,12 @@ usage: ${0##*/} install|start|stop|status|wait|clean|url
   status   print running/stopped (exit 0 / 3)
   wait     wait until the server accepts connections (timeout \$PG_WAIT_TIMEOUT=${PG_WAIT_TIMEOUT}s)
   clean    stop and delete the state dir $PG_STATE_DIR
-  url      print postgresql://$APP_ROLE:<password>@127.0.0.1:$PG_PORT/$APP_DB
+  url [owner|service|projector]
+           print postgresql://<role>:<password>@127.0.0.1:$PG_PORT/$APP_DB for the owner
+           '$APP_ROLE' (default) or a runtime role (${RUNTIME_ROLES[*]})
 env: PG_PORT=$PG_PORT PG_STATE_DIR=$PG_STATE_DIR
-     PG_PASSWORD (default: generated once into \$PG_STATE_DIR/password, mode 600)
+     PG_PASSWORD (default: generated once into \$PG_STATE_DIR/password, mode 600);
+     runtime roles' passwords: generated once into \$PG_STATE_DIR/password-<role>
 EOF
 }
 
@@ -94,16 +100,26 @@ password() {
     printf '%s' "$PG_PASSWORD"
     return 0
   fi
-  if [[ ! -s "$PASSWORD_FILE" ]]; then
-    [[ "${1:-}" == create ]] || die "no password yet; run '$0 start' first (or set PG_PASSWORD)"
+  stored_password "$PASSWORD_FILE" "${1:-}"
+}
+
+# A runtime role's password: generated once into the state dir.
+role_password() {
+  stored_password "$PASSWORD_FILE-$1" "${2:-}"
+}
+
+stored_password() {
+  local file="$1"
+  if [[ ! -s "$file" ]]; then
+    [[ "${2:-}" == create ]] || die "no password yet; run '$0 start' first (or set PG_PASSWORD)"
     mkdir -p "$PG_STATE_DIR"
     (
       umask 077
-      od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$PASSWORD_FILE.tmp"
+      od -An -tx1 -N24 /dev/urandom | tr -d ' \n' >"$file.tmp"
     )
-    mv "$PASSWORD_FILE.tmp" "$PASSWORD_FILE"
+    mv "$file.tmp" "$file"
   fi
-  cat "$PASSWORD_FILE"
+  cat "$file"
 }
 
 # Percent-encodes byte by byte (LC_ALL=C), so UTF-8 passwords encode correctly.
@@ -120,9 +136,13 @@ urlencode() {
 }
 
 app_url() {
-  local pw
-  pw="$(password)"
-  printf 'postgresql://%s:%s@127.0.0.1:%s/%s' "$APP_ROLE" "$(urlencode "$pw")" "$PG_PORT" "$APP_DB"
+  local role="${1:-owner}" pw
+  case "$role" in
+    owner) role="$APP_ROLE" pw="$(password)" ;;
+    service | projector) role="gov_$role" pw="$(role_password "$role")" ;;
+    *) die "url: unknown role '$role' (owner, service or projector)" ;;
+  esac
+  printf 'postgresql://%s:%s@127.0.0.1:%s/%s' "$role" "$(urlencode "$pw")" "$PG_PORT" "$APP_DB"
 }
 
 is_running() {
@@ -184,6 +204,19 @@ ALTER DATABASE $APP_DB OWNER TO $APP_ROLE;
 -- The owner already may; explicit so migrations can CREATE SCHEMA whatever changes.
 GRANT CONNECT, CREATE, TEMPORARY ON DATABASE $APP_DB TO $APP_ROLE;
 SQL
+  local role
+  for role in "${RUNTIME_ROLES[@]}"; do
+    pw_sql="$(role_password "$role" create)"
+    pw_sql="${pw_sql//\'/\'\'}"
+    # Runtime roles: log in, own nothing, create nothing, never bypass row-level security.
+    admin_psql <<SQL
+SELECT format('CREATE ROLE %I LOGIN', '$role')
+  WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$role') \gexec
+ALTER ROLE $role WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS
+  PASSWORD '$pw_sql';
+GRANT CONNECT ON DATABASE $APP_DB TO $role;
+SQL
+  done
 }
 
 cmd_start() {
@@ -221,7 +254,7 @@ cmd_start() {
 
 cmd_url() {
   local u
-  u="$(app_url)"
+  u="$(app_url "${1:-owner}")"
   echo "$u"
 }
 
@@ -263,6 +296,7 @@ cmd_clean() {
   log "removing $PG_STATE_DIR"
   # Only what this script creates, then the dir itself if nothing else is left.
   rm -rf "$DATA_DIR" "$SOCK_DIR" "$LOG_DIR" "$PASSWORD_FILE" "$PASSWORD_FILE.tmp" "$PG_STATE_DIR/.lock"
+  rm -f "$PASSWORD_FILE"-*
   rmdir "$PG_STATE_DIR" 2>/dev/null || true
 }
 
@@ -274,7 +308,7 @@ main() {
     status) cmd_status ;;
     wait) cmd_wait ;;
     clean) cmd_clean ;;
-    url) cmd_url ;;
+    url) cmd_url "${2:-owner}" ;;
     -h | --help | help) usage ;;
     *)
       usage >&2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, time
 from typing import Any, TypeVar
 
@@ -38,7 +38,7 @@ from shared.places.codes import join_path, path_within
 from shared.runtime.clock import Clock, SystemClock
 from shared.runtime.meta import command_meta, meta_from, system_actor
 from shared.runtime.settings import ServiceSettings
-from shared.runtime.store import DomainError, Handler, NotFoundError, ServiceApplication
+from shared.runtime.store import DomainError, Handler, Inbound, NotFoundError, ServiceApplication
 from shared.workcalendar import DEFAULT_OFFICE_HOURS, OfficePeriod, WorkCalendar, YearArrangement
 
 A = TypeVar("A", bound=Aggregate)
@@ -125,10 +125,15 @@ class DispatchApplication(ServiceApplication):
                 self.calendar.load(YearArrangement.model_validate(h["arrangement"]))
             return self._holidays
 
-    def table(self, moment: datetime | None = None) -> tuple[int, RoutingTable]:
-        """The list version current at `moment`, on the calendar as loaded now."""
-        self.holiday_calendar()
-        version, rules = self.responsibility_list().rules_at(moment)
+    def table(self, moment: datetime | None = None, refresh: bool = True
+              ) -> tuple[int, RoutingTable]:
+        """The list version current at `moment`, on the calendar as loaded now.
+        `refresh=False` uses the reference data as last fast-forwarded (within a batch)."""
+        if refresh or self._list is None:
+            self.holiday_calendar()
+            self.responsibility_list()
+        assert self._list is not None
+        version, rules = self._list.rules_at(moment)
         table = self._tables.get(version)
         if table is None:
             table = self._tables[version] = RoutingTable(rules, self.calendar)
@@ -136,10 +141,16 @@ class DispatchApplication(ServiceApplication):
 
     # -- policy -----------------------------------------------------------------------
 
+    def process_batch(self, messages: Sequence[Inbound]) -> bool:
+        """Reference data is fast-forwarded once per batch, not once per message: a list
+        change recorded meanwhile applies from the next batch on."""
+        self.table()
+        return super().process_batch(messages)
+
     def on_registered(self, event: CaseRegistered, processing: ProcessingEvent[uuid.UUID]) -> None:
         if self.exists(event.case_id, processing):
             return  # a republished registration
-        version, table = self.table(event.occurred_at)
+        version, table = self.table(event.occurred_at, refresh=False)
         rule = table.route(event.category, event.area_path)
         if event.assigned_department in departments():
             # The channel already knows the owner (an imported request): keep it, with

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 
 from services.projections.bootstrap import SPEC
 from services.projections.readmodel import CaseReadModel
+from services.projections.rebuild import REBUILD_BATCH
 from services.projections.rebuild import rebuild as run_rebuild
 from shared.runtime.service import run
 from shared.runtime.settings import ServiceSettings
@@ -31,7 +32,8 @@ def main(ctx: typer.Context) -> None:
 def rebuild(
     target: str = typer.Option(SPEC.name, help="read model to rebuild (its schema or SQLite "
                                                "file); another name builds beside the live one"),
-    batch: int = typer.Option(5000, min=1, help="messages per partition batch"),
+    batch: int = typer.Option(REBUILD_BATCH, min=1, max=20_000,
+                              help="messages per poll, recorded in partition batches"),
 ) -> None:
     """Drop the read model and rebuild it from the case topics, from offset 0."""
     settings = ServiceSettings(service_name=target)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 # Days and weeks are counted on the city's clock, whatever the server's zone.
@@ -21,12 +22,13 @@ CountKey = tuple[str, str, str]  # (area, dim, key)
 DayKey = tuple[str, str, str]  # (area, day, category)
 
 
-def nodes(area_path: str | None) -> list[str]:
-    """'a/b/c' -> ['a', 'a/b', 'a/b/c']: every node the case counts at."""
+@lru_cache(maxsize=1 << 16)  # a city has some thousands of places; a rebuild asks millions of times
+def nodes(area_path: str | None) -> tuple[str, ...]:
+    """'a/b/c' -> ('a', 'a/b', 'a/b/c'): every node the case counts at."""
     if not area_path:
-        return []
+        return ()
     parts = area_path.split("/")
-    return ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    return tuple("/".join(parts[: i + 1]) for i in range(len(parts)))
 
 
 def depth(area: str) -> int:
@@ -88,48 +90,56 @@ def day_facts(row: dict[str, Any]) -> dict[tuple[str, str], tuple[int, int]]:
 
 
 class Deltas:
-    """Accumulated changes of one batch, written in one statement per table."""
+    """Accumulated changes of one batch (or of a whole rebuild), written in one statement
+    per table. Kept by the case's own place and spread to its ancestors only when read:
+    a case's change costs one entry per fact, not one per fact and level."""
 
     def __init__(self) -> None:
-        self.counts: dict[CountKey, int] = defaultdict(int)
-        self.daily: dict[DayKey, list[int]] = defaultdict(lambda: [0, 0])
+        self.at_place: dict[CountKey, int] = defaultdict(int)  # (area path, dim, key)
+        self.days_at_place: dict[DayKey, list[int]] = defaultdict(lambda: [0, 0])
+
+    @property
+    def counts(self) -> dict[CountKey, int]:
+        """(area, dim, key) -> change, at every node."""
+        out: dict[CountKey, int] = defaultdict(int)
+        for (path, dim, key), n in self.at_place.items():
+            if n:
+                for area in nodes(path):
+                    out[(area, dim, key)] += n
+        return out
+
+    @property
+    def daily(self) -> dict[DayKey, list[int]]:
+        out: dict[DayKey, list[int]] = defaultdict(lambda: [0, 0])
+        for (path, day, category), (r, x) in self.days_at_place.items():
+            if r or x:
+                for area in nodes(path):
+                    cell = out[(area, day, category)]
+                    cell[0] += r
+                    cell[1] += x
+        return out
 
     def change(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-        if old is not None and new is not None and old.get("area_path") == new.get("area_path"):
-            self._moved(new.get("area_path"), old, new)  # the usual case: a step, same place
-        else:
-            self._counts(old, -1)
-            self._counts(new, +1)
+        self._counts(old, -1)
+        self._counts(new, +1)
         self._days(old, -1)
         self._days(new, +1)
-
-    def _moved(self, area_path: str | None, old: dict[str, Any], new: dict[str, Any]) -> None:
-        diff = case_facts(new)
-        for fact, amount in case_facts(old).items():
-            diff[fact] = diff.get(fact, 0) - amount
-        places = nodes(area_path)
-        for (dim, key), amount in diff.items():
-            if amount:
-                for area in places:
-                    self.counts[(area, dim, key)] += amount
 
     def _counts(self, row: dict[str, Any] | None, sign: int) -> None:
         if row is None:
             return
-        places = nodes(row.get("area_path"))
+        path = row.get("area_path") or ""
         for (dim, key), amount in case_facts(row).items():
-            for area in places:
-                self.counts[(area, dim, key)] += sign * amount
+            self.at_place[(path, dim, key)] += sign * amount
 
     def _days(self, row: dict[str, Any] | None, sign: int) -> None:
         if row is None:
             return
-        places = nodes(row.get("area_path"))
+        path = row.get("area_path") or ""
         for (day, category), (reported, closed) in day_facts(row).items():
-            for area in places:
-                cell = self.daily[(area, day, category)]
-                cell[0] += sign * reported
-                cell[1] += sign * closed
+            cell = self.days_at_place[(path, day, category)]
+            cell[0] += sign * reported
+            cell[1] += sign * closed
 
     def count_rows(self) -> list[dict[str, Any]]:
         return [{"area": a, "dim": d, "key": k, "depth": depth(a), "n": n}

@@ -86,6 +86,7 @@ def list_cases(
     urgency: str | None = None,
     overdue: bool | None = None,
     open: bool | None = None,
+    merged: bool | None = None,
     reported_from: date | None = None,
     reported_until: date | None = None,
     order: Literal["updated", "deadline"] = "updated",
@@ -99,7 +100,8 @@ def list_cases(
         return CaseList(total=0, items=[])
     f = CaseFilter(area=scope, status=status, department=own_department(who, department),
                    category=category, channel=channel, urgency=urgency, overdue=overdue,
-                   open=open, reported_from=reported_from, reported_until=reported_until)
+                   open=open, merged=merged, reported_from=reported_from,
+                   reported_until=reported_until)
     total, rows = model.list_cases(f, limit=limit, offset=offset, order=order)
     return CaseList(total=total, items=[CaseSummary.model_validate(r) for r in rows])
 
@@ -130,7 +132,7 @@ def case_file(case_id: uuid.UUID, model: Model, who: CurrentCaller) -> CaseFile:
                   producer=r["producer"], occurred_at=r["occurred_at"],
                   actor={"id": r["actor_id"], "role": r["actor_role"], "name": r["actor_name"]},
                   origin=r["origin"], payload=r["payload"])
-        for i, r in enumerate(model.case_file(uuid.UUID(row["case_id"])))
+        for i, r in enumerate(model.case_file(uuid.UUID(row["case_id"]), who.area))
     ]
     return CaseFile(case=CaseSummary.model_validate(row), events=events)
 
@@ -264,7 +266,7 @@ def narrowest(who: Caller, area: str | None) -> str | None:
 
 def visible(model: CaseReadModel, case_id: uuid.UUID, who: Caller) -> dict[str, Any] | None:
     """A case outside the caller's area is answered as absent: ids reveal nothing."""
-    row = model.get_case(case_id)
+    row = model.get_case(case_id, who.area)  # read under row-level security too
     if row is None or not row.get("area_path") or not who.can_see(row["area_path"]):
         return None
     if who.role == "department_staff" and row.get("department") != who.department:

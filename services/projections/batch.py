@@ -7,26 +7,42 @@ Per-row statements are what makes a projection slow (see ENGINEERING.md §2.5): 
 
 from __future__ import annotations
 
-import copy
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import BindParameter, ColumnElement, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ClauseElement
 
 from services.projections import tables as t
 from services.projections.aggregates import Deltas
-from services.projections.apply import apply_event
+from services.projections.apply import (
+    apply_event,
+    apply_link,
+    copy_facts,
+    merged_into,
+    new_facts,
+)
+from services.projections.bulk import execute_many
 from shared.events import IntegrationEvent
 from shared.events.dedup import ReportMerged, ReportSplit
 from shared.runtime.store import Inbound
 
-CHUNK = 900  # bound parameters per IN list (SQLite's old default limit is 999)
+CHUNK = 5000  # bound parameters per IN list (SQLite >= 3.32 takes 32,766; PostgreSQL 65,535)
 CASE_COLUMNS = tuple(c.name for c in t.cases.columns)
+FILE_COLUMNS = tuple(c.name for c in t.case_events.columns if c.name != "id")
 DEFAULTS = {"warned": False, "overdue": False, "escalated": False, "report_count": 1,
             "reopen_count": 0, "status": "reported"}
+
+
+def linked_case(e: IntegrationEvent) -> str | None:
+    """The second case a merge or split changes: the report merged, the case left."""
+    if isinstance(e, ReportMerged):
+        return str(e.report_case_id)
+    if isinstance(e, ReportSplit):
+        return str(e.from_case_id)
+    return None
 
 
 def chunks(items: list[str]) -> Iterator[list[str]]:
@@ -38,25 +54,26 @@ class Batch:
     def __init__(self, c: Connection, known_event_ids: set[str]) -> None:
         self.c = c
         self.known = known_event_ids
-        self.aliases: dict[str, str] = {}  # report case id -> primary case id
-        self.new_aliases: list[dict[str, str]] = []
-        self.stored: dict[str, dict[str, Any]] = {}  # rows as the database holds them
-        self.rows: dict[str, dict[str, Any] | None] = {}  # rows as this batch leaves them
+        self.aliases: dict[str, str] = {}  # report case id -> the case it is merged into
+        self.realiased: set[str] = set()  # reports whose alias this batch changed
+        self.stored: dict[str, dict[str, Any]] = {}  # listed rows as the database holds them
+        self.hidden: dict[str, dict[str, Any]] = {}  # merged reports' rows, likewise
+        self.rows: dict[str, dict[str, Any]] = {}  # rows as this batch leaves them
         self.file: list[dict[str, Any]] = []
+        self.own: list[str] = []  # the case id each file entry's event names itself
         self.changes: list[dict[str, Any]] = []  # what happened, for live page updates
 
     # -- loading ----------------------------------------------------------------------
 
     def preload(self, events: Iterable[IntegrationEvent]) -> None:
         ids = {str(e.case_id) for e in events}
-        ids |= {str(e.report_case_id) for e in events if isinstance(e, ReportMerged)}
+        ids |= {other for e in events if (other := linked_case(e)) is not None}
         for part in chunks(sorted(ids)):
             q = select(t.aliases).where(t.aliases.c.report_case_id.in_(part))
             self.aliases.update({r.report_case_id: r.case_id for r in self.c.execute(q)})
-        wanted = sorted(ids | set(self.aliases.values()))
-        for part in chunks(wanted):
-            for r in self.c.execute(select(t.cases).where(t.cases.c.case_id.in_(part))).mappings():
-                self.stored[r["case_id"]] = dict(r)
+            for table, into in ((t.cases, self.stored), (t.merged_cases, self.hidden)):
+                for r in self.c.execute(select(table).where(table.c.case_id.in_(part))).mappings():
+                    into[r["case_id"]] = dict(r)
 
     def is_new(self, e: IntegrationEvent) -> bool:
         """Republished events (same id) are skipped: the read model applies each once."""
@@ -67,114 +84,154 @@ class Batch:
         return True
 
     def row(self, case_id: str) -> dict[str, Any]:
-        if case_id not in self.rows:
-            stored = self.stored.get(case_id)
-            self.rows[case_id] = copy.copy(stored) if stored else {"case_id": case_id, **DEFAULTS}
-        row = self.rows[case_id]
-        if row is None:  # a merged-away report's id reused: it lives on in its primary
-            row = self.rows[case_id] = {"case_id": case_id, **DEFAULTS}
+        row = self.rows.get(case_id)
+        if row is None:
+            stored = self.stored.get(case_id) or self.hidden.get(case_id)
+            row = ({**stored, "facts": copy_facts(stored["facts"] or {})} if stored
+                   else {"case_id": case_id, **DEFAULTS, "facts": new_facts()})
+            self.rows[case_id] = row
         return row
 
     # -- applying ---------------------------------------------------------------------
 
     def apply(self, m: Inbound, e: IntegrationEvent) -> None:
-        case_id = self.aliases.get(str(e.case_id), str(e.case_id))
+        case_id = str(e.case_id)
         row = self.row(case_id)
         apply_event(row, e)
-        if isinstance(e, ReportMerged):
-            self._merge(str(e.report_case_id), case_id)
-        elif isinstance(e, ReportSplit):
-            self._split(str(e.case_id), case_id)
+        other = linked_case(e)
+        if other is not None and other != case_id:  # a case never merges into itself
+            apply_link(self.row(other), e)
+            self._realias(other if isinstance(e, ReportMerged) else case_id)
+        owner = self.aliases.get(case_id, case_id)  # a merged report's events: its case's file
         self.file.append({
-            "event_id": str(e.event_id), "case_id": case_id, "event_type": e.event_type,
+            "event_id": str(e.event_id), "case_id": owner, "event_type": e.event_type,
             "producer": e.producer, "occurred_at": e.occurred_at, "actor_id": e.actor.id,
             "actor_role": e.actor.role, "actor_name": e.actor.name,
             "origin": f"{m.topic}:{m.partition}:{m.offset}",
             "payload": e.model_dump_json(exclude={"actor"})})
-        self.changes.append({"case_id": case_id, "event_type": e.event_type,
+        self.own.append(case_id)
+        self.changes.append({"case_id": owner, "event_type": e.event_type,
                              "status": row.get("status"), "area_path": row.get("area_path"),
                              "department": row.get("department")})
 
-    def _merge(self, report_case_id: str, case_id: str) -> None:
-        """A merged report's own events join the primary case's file; its row goes."""
-        if report_case_id == case_id or report_case_id in self.aliases:
+    def _realias(self, report: str) -> None:
+        """A merge or split moved a report: its row leaves (or rejoins) the lists and its
+        events the case file they were in."""
+        new, old = merged_into(self.rows[report]), self.aliases.get(report)
+        if new == old:
             return
-        self.aliases[report_case_id] = case_id
-        self.new_aliases.append({"report_case_id": report_case_id, "case_id": case_id})
-        self.c.execute(t.case_events.update().where(t.case_events.c.case_id == report_case_id)
+        self.realiased.add(report)
+        if old is not None:
+            del self.aliases[report]
+            self._file_back(report, old)
+        if new is not None:
+            self.aliases[report] = new
+            self._file_into(report, new)
+
+    def _file_into(self, report: str, case_id: str) -> None:
+        self.c.execute(t.case_events.update().where(t.case_events.c.case_id == report)
                        .values(case_id=case_id))
         for entry in self.file:
-            if entry["case_id"] == report_case_id:
+            if entry["case_id"] == report:
                 entry["case_id"] = case_id
-        self.rows[report_case_id] = None
 
-    def _split(self, report_case_id: str, case_id: str) -> None:
-        """A report split back out of a case: its own events (their payload names it) leave
-        the case's file; its row comes back with the case.registered that follows."""
-        if self.aliases.get(report_case_id) != case_id:
-            return
-        del self.aliases[report_case_id]
-        self.new_aliases = [a for a in self.new_aliases
-                            if a["report_case_id"] != report_case_id]
-        self.c.execute(t.aliases.delete().where(t.aliases.c.report_case_id == report_case_id))
+    def _file_back(self, report: str, case_id: str) -> None:
+        """The report's own events (their payload names it) leave the case's file."""
         q = select(t.case_events.c.id, t.case_events.c.payload).where(
             t.case_events.c.case_id == case_id)
-        own = [r.id for r in self.c.execute(q) if r.payload.get("case_id") == report_case_id]
+        own = [r.id for r in self.c.execute(q) if r.payload.get("case_id") == report]
         for part in range(0, len(own), CHUNK):
             self.c.execute(t.case_events.update().where(
-                t.case_events.c.id.in_(own[part:part + CHUNK])).values(case_id=report_case_id))
-        for entry in self.file:
-            if entry["case_id"] == case_id and \
-                    json.loads(entry["payload"]).get("case_id") == report_case_id:
-                entry["case_id"] = report_case_id
-        self.rows[report_case_id] = None
+                t.case_events.c.id.in_(own[part:part + CHUNK])).values(case_id=report))
+        for entry, own_id in zip(self.file, self.own, strict=True):
+            if own_id == report and entry["case_id"] == case_id:
+                entry["case_id"] = report
 
     # -- writing ----------------------------------------------------------------------
 
-    def flush(self, dialect: str) -> None:
-        deltas = Deltas()
-        inserts, updates, deletes = [], [], []
+    def flush(self, dialect: str, pending: Deltas | None = None) -> None:
+        """Write the batch's rows and file; the counts move now, or into `pending` (a
+        rebuild writes them once at its end)."""
+        deltas = pending if pending is not None else Deltas()
+        writes: dict[str, list[dict[str, Any]]] = {key: [] for key in WRITES}
         for case_id, row in self.rows.items():
-            stored = self.stored.get(case_id)
-            deltas.change(stored, row)
-            if row is None:
-                if stored is not None:
-                    deletes.append({"_id": case_id})
-            elif stored is None:
-                inserts.append({k: row.get(k) for k in CASE_COLUMNS})
-            elif row != stored:
-                updates.append({**{k: row.get(k) for k in CASE_COLUMNS}, "_id": case_id})
-        self._write(inserts, updates, deletes)
-        self._upsert_counts(dialect, deltas)
+            listed, merged = self.stored.get(case_id), self.hidden.get(case_id)
+            hidden = case_id in self.aliases
+            deltas.change(listed, None if hidden else row)
+            values = {k: row.get(k) for k in CASE_COLUMNS}
+            if hidden:  # a merged report: out of the lists, kept in rm_merged_cases
+                if listed is not None:
+                    writes["unlist"].append({"_id": case_id})
+                if merged is not None and row != merged:
+                    writes["unhide"].append({"_id": case_id})
+                if merged is None or row != merged:
+                    writes["hide"].append(values)
+            elif listed is None:
+                if merged is not None:
+                    writes["unhide"].append({"_id": case_id})
+                writes["list"].append(values)
+            elif row != listed:
+                writes["update"].append({**values, "_id": case_id})
+        self._write_aliases()
+        for key in WRITES:
+            execute_many(self.c, key, WRITES[key], writes[key])
+        execute_many(self.c, "file", _file_insert, self.file)
+        if pending is None:
+            write_counts(self.c, dialect, deltas)
 
-    def _write(self, inserts: list[dict[str, Any]], updates: list[dict[str, Any]],
-               deletes: list[dict[str, Any]]) -> None:
-        c = self.c
-        if self.new_aliases:
-            c.execute(t.aliases.insert(), self.new_aliases)
-        if inserts:
-            c.execute(t.cases.insert(), inserts)
-        if updates:
-            c.execute(t.cases.update().where(t.cases.c.case_id == bindparam("_id"))
-                      .values({k: bindparam(k) for k in CASE_COLUMNS if k != "case_id"}),
-                      updates)
-        if deletes:
-            c.execute(t.cases.delete().where(t.cases.c.case_id == bindparam("_id")), deletes)
-        if self.file:
-            c.execute(t.case_events.insert(), self.file)
+    def _write_aliases(self) -> None:
+        if not self.realiased:
+            return
+        gone = [{"_id": r} for r in sorted(self.realiased)]
+        now = [{"report_case_id": r, "case_id": self.aliases[r]}
+               for r in sorted(self.realiased) if r in self.aliases]
+        execute_many(self.c, "unalias", lambda: t.aliases.delete().where(
+            t.aliases.c.report_case_id == bindparam("_id")), gone)
+        execute_many(self.c, "alias", lambda: t.aliases.insert().values(
+            report_case_id=bindparam("report_case_id"), case_id=bindparam("case_id")), now)
 
-    def _upsert_counts(self, dialect: str, deltas: Deltas) -> None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        rows = deltas.count_rows()
-        if rows:
-            q = insert(t.counts)
-            self.c.execute(q.on_conflict_do_update(
-                index_elements=["area", "dim", "key"], set_={"n": t.counts.c.n + q.excluded.n}),
-                rows)
-        days = deltas.daily_rows()
-        if days:
-            q = insert(t.daily)
-            self.c.execute(q.on_conflict_do_update(
-                index_elements=["area", "day", "category"],
-                set_={"reported": t.daily.c.reported + q.excluded.reported,
-                      "closed": t.daily.c.closed + q.excluded.closed}), days)
+
+def _by_id(table: Table) -> ColumnElement[bool]:
+    return table.c.case_id == bindparam("_id")
+
+
+def _all_columns() -> dict[str, BindParameter[Any]]:
+    return {k: bindparam(k) for k in CASE_COLUMNS}
+
+
+def _file_insert() -> ClauseElement:
+    return t.case_events.insert().values({k: bindparam(k) for k in FILE_COLUMNS})
+
+
+# The case-row writes of a batch, in the order they run: rows leave a table before rows
+# of the same id enter the other.
+WRITES: dict[str, Callable[[], ClauseElement]] = {
+    "unlist": lambda: t.cases.delete().where(_by_id(t.cases)),
+    "unhide": lambda: t.merged_cases.delete().where(_by_id(t.merged_cases)),
+    "list": lambda: t.cases.insert().values(_all_columns()),
+    "hide": lambda: t.merged_cases.insert().values(_all_columns()),
+    "update": lambda: t.cases.update().where(_by_id(t.cases)).values(
+        {k: bindparam(k) for k in CASE_COLUMNS if k != "case_id"}),
+}
+
+
+def write_counts(c: Connection, dialect: str, deltas: Deltas) -> None:
+    """Add the deltas to the pre-aggregated tables (an upsert per row, in bulk)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    def counts() -> ClauseElement:
+        q = insert(t.counts).values({k: bindparam(k) for k in ("area", "dim", "key", "depth",
+                                                               "n")})
+        return q.on_conflict_do_update(index_elements=["area", "dim", "key"],
+                                       set_={"n": t.counts.c.n + q.excluded.n})
+
+    def daily() -> ClauseElement:
+        q = insert(t.daily).values({k: bindparam(k) for k in ("area", "day", "category",
+                                                              "depth", "reported", "closed")})
+        return q.on_conflict_do_update(
+            index_elements=["area", "day", "category"],
+            set_={"reported": t.daily.c.reported + q.excluded.reported,
+                  "closed": t.daily.c.closed + q.excluded.closed})
+
+    execute_many(c, "counts", counts, deltas.count_rows())
+    execute_many(c, "daily", daily, deltas.daily_rows())

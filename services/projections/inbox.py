@@ -52,7 +52,7 @@ def inbox(department: str, model: Model, who: Reader,
     query = (select(t.cases, due.label("due")).where(*where)
              .order_by(case((c.urgency == "urgent", 0), else_=1), due.is_(None), due, c.case_id)
              .limit(limit).offset(offset))
-    with model.engine.connect() as conn:
+    with model.reading(who.area) as conn:
         total = conn.execute(select(func.count()).select_from(t.cases).where(*where)).scalar_one()
         rows = conn.execute(query).mappings().all()
     return Inbox(department=department, total=int(total),

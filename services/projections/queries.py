@@ -22,6 +22,14 @@ DEPT_METRICS = ("total", "open", "overdue", "closed", "on_time", "sat_sum", "sat
 FLAGS = ("total", "open", "overdue", "warned", "escalated", "closed", "on_time")
 
 
+def set_scope(c: Connection, area: str | None) -> None:
+    """Tell PostgreSQL's row-level security whose rows this transaction may read (the
+    caller's area; docs/architecture.md, authorisation). None sets nothing: on a secured
+    read model the reader then sees no row at all. SQLite has no such wall."""
+    if area is not None and c.dialect.name == "postgresql":
+        c.execute(select(func.set_config("gov.scope", area, True)))
+
+
 def below(column: Any, area: str) -> ColumnElement[bool]:
     """Strictly below `area` (its descendants), as an index range."""
     return and_(column > area + "/", column < area + "0")
@@ -43,6 +51,7 @@ class CaseFilter:
     open: bool | None = None
     reported_from: date | None = None
     reported_until: date | None = None
+    merged: bool | None = None  # other reports merged into the case (合并来件)
 
     def where(self) -> list[ColumnElement[bool]]:
         c = t.cases.c
@@ -55,6 +64,8 @@ class CaseFilter:
             out.append(c.overdue.is_(self.overdue))
         if self.open is not None:
             out.append(c.status.not_in(DONE) if self.open else c.status.in_(DONE))
+        if self.merged is not None:
+            out.append(c.report_count > 1 if self.merged else c.report_count <= 1)
         if self.reported_from:
             out.append(c.reported_at >= _start(self.reported_from))
         if self.reported_until:

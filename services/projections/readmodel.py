@@ -8,15 +8,17 @@ batch finds its tracking position already passed and records nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, update
 from sqlalchemy.engine import Connection
 
 from services.projections import queries as q
 from services.projections import tables as t
+from services.projections.aggregates import Deltas
 from services.projections.apply import STATUS_BY_EVENT
 from services.projections.batch import Batch
 from services.projections.hotspots import Window, detect
@@ -24,19 +26,27 @@ from services.projections.queries import CaseFilter
 from services.projections.stream import Broadcaster
 from shared.events import IntegrationEvent
 from shared.runtime.settings import ServiceSettings
-from shared.runtime.store import Inbound, schema_setup_lock
+from shared.runtime.store import Inbound, ensure_schema, schema_name, schema_setup_lock
 
 
 class CaseReadModel:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self.engine = make_engine(settings)
-        with schema_setup_lock(settings):  # instances starting together create tables once
-            t.metadata.create_all(self.engine)
+        # The sink writes every area; queries read through `reading` (the caller's area).
+        # Two roles when a writer URL is set (row-level security), else one engine.
+        self.engine = make_engine(settings, writer=True)
+        self.reader = make_engine(settings) if settings.database_writer_url else self.engine
+        if settings.database_migrated:  # the owner made the tables (govctl.migrate)
+            self._require_migrated()
+        else:
+            with schema_setup_lock(settings):  # instances starting together create once
+                t.metadata.create_all(self.engine)
         # Called after each recorded batch with what changed (live page updates).
         self.listeners: list[Callable[[list[dict[str, Any]]], None]] = []
         self.broadcaster = Broadcaster()
         self.listeners.append(self.broadcaster.publish)
+        # A rebuild gathers the counts' changes here and writes them once (rebuild.py).
+        self.pending_counts: Deltas | None = None
 
     # -- Sink ---------------------------------------------------------------------------
 
@@ -59,17 +69,26 @@ class CaseReadModel:
                     self._dead_letter(c, m)
                 elif batch.is_new(m.event):
                     batch.apply(m, m.event)
-            batch.flush(self.engine.dialect.name)
+            batch.flush(self.engine.dialect.name, self.pending_counts)
         for listener in self.listeners:
             listener(batch.changes)
         return True
 
     def health_check(self) -> None:
-        with self.engine.connect() as c:
-            c.execute(select(1))
+        for engine in {self.engine, self.reader}:
+            with engine.connect() as c:
+                c.execute(select(1))
+
+    def _require_migrated(self) -> None:
+        """The writer cannot create a read model: say which migration is missing."""
+        if not inspect(self.engine).has_table(t.cases.name):
+            name = self.settings.service_name
+            raise RuntimeError(f"read model {name!r} is not migrated: run `python -m "
+                               f"govctl.migrate {name}` as the database owner first")
 
     def close(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()
 
     # -- writing --------------------------------------------------------------------------
 
@@ -126,50 +145,64 @@ class CaseReadModel:
                    order: str = "updated", **filters: Any) -> tuple[int, list[dict[str, Any]]]:
         """Cases of one subtree (`f.area`), newest change first or nearest deadline first."""
         f = f or CaseFilter(**filters)
-        with self.engine.connect() as c:
+        with self.reading(f.area) as c:
             return q.list_cases(c, f, limit, offset, order)
 
-    def get_case(self, case_id: uuid.UUID) -> dict[str, Any] | None:
-        with self.engine.connect() as c:
+    @contextmanager
+    def reading(self, scope: str | None) -> Iterator[Connection]:
+        """A read transaction that PostgreSQL lets see `scope` and below only (row-level
+        security, the second wall behind the queries' own conditions); None: nothing."""
+        with self.reader.connect() as c:
+            q.set_scope(c, scope)
+            yield c
+
+    def get_case(self, case_id: uuid.UUID, scope: str | None = None) -> dict[str, Any] | None:
+        with self.reading(scope) as c:
             resolved = c.execute(select(t.aliases.c.case_id)
                                  .where(t.aliases.c.report_case_id == str(case_id))).first()
             wanted = resolved[0] if resolved else str(case_id)
             row = c.execute(select(t.cases).where(t.cases.c.case_id == wanted)).mappings().first()
             return dict(row) if row else None
 
-    def case_file(self, case_id: uuid.UUID) -> list[dict[str, Any]]:
+    def case_file(self, case_id: uuid.UUID, scope: str | None = None) -> list[dict[str, Any]]:
         """Every event of a case in order: by when it happened, then by arrival."""
-        with self.engine.connect() as c:
+        with self.reading(scope) as c:
             rows = c.execute(select(t.case_events).where(t.case_events.c.case_id == str(case_id))
                              .order_by(t.case_events.c.occurred_at, t.case_events.c.id)).mappings()
             return [dict(r) for r in rows]
 
     def counts_by_status(self, area: str) -> dict[str, int]:
-        with self.engine.connect() as c:
+        with self.reading(area) as c:
             return q.node_counts(c, area).get("status", {})
 
     def summary(self, area: str) -> dict[str, Any]:
-        with self.engine.connect() as c:
+        with self.reading(area) as c:
             return q.summary(c, area)
 
     def level_counts(self, area: str, level_depth: int) -> list[dict[str, Any]]:
-        with self.engine.connect() as c:
+        with self.reading(area) as c:
             return q.level_counts(c, area, level_depth)
 
     def trend(self, area: str, first: date, last: date, period: str,
               category: str | None = None) -> list[dict[str, Any]]:
-        with self.engine.connect() as c:
+        with self.reading(area) as c:
             return q.trend(c, area, first, last, period, category)
 
     def hotspots(self, area: str, level_depth: int, window: Window,
                  alpha: float = 0.01) -> list[dict[str, Any]]:
-        with self.engine.connect() as c:
+        with self.reading(area) as c:
             return detect(c, area, level_depth, window, alpha)
 
     # -- rebuilding ---------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Drop every read-model table with its tracking rows and create them empty."""
+        """Empty every read-model table with its tracking rows: dropped and created again,
+        or on a migrated database (the writer owns no table) truncated."""
+        if self.settings.database_migrated:
+            names = ", ".join(table.name for table in t.metadata.sorted_tables)
+            with self.engine.begin() as c:
+                c.exec_driver_sql(f"TRUNCATE {names}")
+            return
         t.metadata.drop_all(self.engine)
         t.metadata.create_all(self.engine)
 
@@ -197,8 +230,8 @@ def _nonzero(table: Any, row: Any) -> bool:
     return True
 
 
-def make_engine(settings: ServiceSettings) -> Engine:
-    url = settings.sqlalchemy_url()
+def make_engine(settings: ServiceSettings, writer: bool = False) -> Engine:
+    url = settings.sqlalchemy_url(writer)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -208,11 +241,10 @@ def make_engine(settings: ServiceSettings) -> Engine:
             dbapi_conn.execute("PRAGMA synchronous=NORMAL")
 
         return engine
-    schema = settings.service_name.replace("-", "_")
-    from shared.runtime.store import ensure_schema
-
-    assert settings.database_url
-    ensure_schema(settings.database_url, schema)
+    schema = schema_name(settings.service_name)
+    if not settings.database_migrated:
+        assert settings.database_url
+        ensure_schema(settings.database_url, schema)
     return create_engine(url, pool_pre_ping=True, pool_size=5,
                          connect_args={"options": f"-csearch_path={schema}"})
 

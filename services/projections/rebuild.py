@@ -8,26 +8,91 @@ event: retention -1), with the same consumer and the same sink code as the live 
 A rebuild reads with a consumer group of its own, so it never takes partitions from the
 running service; positions come from the read model's own tracking rows, which the reset
 emptied, so it starts at offset 0.
+
+Every event is applied exactly as the live service applies it (batch.py, apply.py). Only
+the storage around it is faster: a parser that skips the intermediate dict, batches of
+20,000, and the count tables written once at the end rather than by every batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
+import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import ValidationError
 
+from services.projections.aggregates import Deltas
+from services.projections.batch import write_counts
 from services.projections.readmodel import CaseReadModel
+from shared.events import IntegrationEvent, parse_event
+from shared.events.registry import all_event_classes
 from shared.events.topics import CASE_TOPICS
 from shared.runtime.consumer import BatchConsumer
 from shared.runtime.kafka import ensure_topics
 from shared.runtime.settings import ServiceSettings
 
 Progress = Callable[[int, int], None]  # (done, total) in messages
+# Bigger batches than the live service's: fewer transactions and row loads per event.
+# (Bounded: a batch's event ids are looked up in one IN list.)
+REBUILD_BATCH = 20_000
+# How serialize_event ends every message: the type and version, last, at the top level.
+WIRE_END = re.compile(rb'"event_type":"([a-z_.]+)","schema_version":(\d+)}\Z')
+CURRENT = {cls.event_type: cls for cls in all_event_classes()}
+
+
+def parse(value: bytes | None) -> IntegrationEvent:
+    """parse_event's answer, faster: a message at its type's current version is validated
+    by pydantic straight from its JSON (no json.loads, no dict in between). Anything else
+    (older versions to upcast, other layouts, errors to describe) takes parse_event."""
+    if value:
+        end = WIRE_END.search(value, max(0, len(value) - 96))
+        cls = CURRENT.get(end.group(1).decode()) if end else None
+        if end and cls and int(end.group(2)) == cls.schema_version:
+            try:
+                return cls.model_validate_json(value)
+            except ValidationError:
+                pass  # parse_event says why, in its own words
+    return parse_event(value)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """A rebuild allocates millions of short-lived events that form no cycles: at the
+    collector's default pace (a collection every 700 allocations, the older generations
+    scanned again and again) collecting cost more than parsing them."""
+    threshold = gc.get_threshold()
+    gc.freeze()  # what exists before the rebuild is never garbage it made
+    gc.set_threshold(50_000, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+
+
+@contextmanager
+def counts_at_the_end(model: CaseReadModel) -> Iterator[None]:
+    """The count tables moved once, after the last batch, instead of by every batch: a
+    rebuild's batches touch the same few thousand count rows again and again. (A rebuild
+    that fails leaves a read model to rebuild again anyway.)"""
+    model.pending_counts = Deltas()
+    yield
+    write_pending_counts(model)
+
+
+def write_pending_counts(model: CaseReadModel) -> None:
+    if model.pending_counts is not None:
+        with model.engine.begin() as c:
+            write_counts(c, model.engine.dialect.name, model.pending_counts)
+        model.pending_counts = None
 
 
 @dataclass(frozen=True)
@@ -60,7 +125,7 @@ async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
         await probe.stop()
 
 
-async def rebuild(settings: ServiceSettings, batch_size: int = 5000,
+async def rebuild(settings: ServiceSettings, batch_size: int = REBUILD_BATCH,
                   progress: Progress | None = None) -> Rebuilt:
     model = await asyncio.to_thread(CaseReadModel, settings)
     try:
@@ -78,18 +143,23 @@ async def _consume(model: CaseReadModel, settings: ServiceSettings, batch_size: 
     total = sum(ends.values())
     consumer = BatchConsumer(model, CASE_TOPICS, bootstrap_servers=bootstrap,
                              group_id=f"{settings.group_id}-rebuild-{uuid.uuid4().hex[:8]}",
-                             service=settings.service_name, max_records=batch_size)
+                             service=settings.service_name, max_records=batch_size,
+                             parsers=dict.fromkeys(CASE_TOPICS, parse))
     started = time.perf_counter()
+    model.pending_counts = Deltas()
     await consumer.start()
     try:
-        while not await _caught_up(consumer, ends):
-            batches = await consumer.consumer.getmany(timeout_ms=200, max_records=batch_size)
-            for tp, records in batches.items():
-                await consumer.handle_partition_batch(tp, records)
-            if progress:
-                progress(_done(consumer, ends), total)
+        with fewer_collections():
+            while not await _caught_up(consumer, ends):
+                batches = await consumer.consumer.getmany(timeout_ms=200,
+                                                          max_records=batch_size)
+                for tp, records in batches.items():
+                    await consumer.handle_partition_batch(tp, records)
+                if progress:
+                    progress(_done(consumer, ends), total)
     finally:
         await consumer.stop()
+    await asyncio.to_thread(write_pending_counts, model)
     seconds = time.perf_counter() - started
     await asyncio.to_thread(model.mark_all_dead_letters_published)
     return Rebuilt(messages=total, events=await asyncio.to_thread(model.event_count),

@@ -87,7 +87,14 @@ cases = Table(
     Column("reopen_count", Integer, nullable=False, default=0),
     Column("satisfaction", Integer),
     Column("updated_at", DateTime(timezone=True), index=True),
+    # What the fields were decided by, so that events commute across topics (apply.py).
+    Column("facts", JSONText, default=dict),
 )
+
+# Rows of reports merged into another case: out of every list and count, kept whole so a
+# split (or a merge met before its report) finds them as their own events left them.
+merged_cases = Table("rm_merged_cases", metadata,
+                     *(Column(c.name, c.type, primary_key=c.primary_key) for c in cases.columns))
 
 # The case file (一件一档): every event of a case, in order, with who and when.
 case_events = Table(
@@ -161,4 +168,5 @@ daily = Table(
 )
 Index("ix_rm_daily_level", daily.c.depth, daily.c.day)
 
-READ_MODEL_TABLES = (cases, case_events, aliases, counts, daily, dead_letters, tracking)
+READ_MODEL_TABLES = (cases, case_events, aliases, counts, daily, dead_letters, tracking,
+                     merged_cases)

@@ -19,6 +19,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from services.supervision.application import SupervisionApplication
 from services.supervision.domain import Watch
 from services.supervision.export import PdfError, print_pdf, render_html
+from services.supervision.notices import State
+from shared.catalogue import departments
 from shared.places.codes import join_path, path_within
 from shared.runtime.auth import Caller, CurrentCaller, require_role
 from shared.runtime.clock import DrivenClock
@@ -31,6 +33,7 @@ READERS = ("supervisor", "leader", "administrator")
 Reader = Annotated[Caller, Depends(require_role(*READERS))]
 Supervisor = Annotated[Caller, Depends(require_role("supervisor"))]
 Staff = Annotated[Caller, Depends(require_role("department_staff"))]
+NoticeReader = Annotated[Caller, Depends(require_role("department_staff", *READERS))]
 AREA = r"^\d{6}(/\d{6,18})*$"
 
 
@@ -55,6 +58,27 @@ class WatchState(BaseModel):
     fired: list[str]
     ended: bool
     notices: dict[str, dict[str, Any]]
+
+
+class NoticeItem(BaseModel):
+    case_id: uuid.UUID
+    notice_id: str
+    department: str
+    reason: str
+    issued_at: datetime
+    respond_by: datetime
+    answered_at: datetime | None
+    response: str | None
+    on_time: bool | None
+    state: Literal["waiting", "overdue", "answered", "late"]
+    area_path: list[str]
+    case_closed: bool
+
+
+class NoticeList(BaseModel):
+    as_of: datetime
+    total: int
+    items: list[NoticeItem]
 
 
 class ClockSet(BaseModel):
@@ -86,6 +110,32 @@ def case_in_area(app: SupervisionApplication, case_id: uuid.UUID, who: Caller) -
         raise NotFoundError("case", case_id)
     if not who.can_see(area):
         raise HTTPException(403, detail=f"case {case_id} lies outside the caller's area")
+
+
+@router.get("/notices")
+def list_notices(
+    app: App, who: NoticeReader,
+    department: str | None = None,
+    area: Annotated[str | None, Query(pattern=AREA)] = None,
+    state: State = "open",
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> NoticeList:
+    """督办 by department and area, open ones by their response deadline. Department staff
+    read their own department's within their area; supervisors, leaders and
+    administrators any department's within theirs (or `area` inside it)."""
+    if department is not None and department not in departments():
+        raise HTTPException(404, detail=f"no department {department!r}")
+    if who.role == "department_staff":
+        if not who.department or department not in (None, who.department):
+            raise HTTPException(403, detail="department staff read their own department's "
+                                            "notices")
+        department = who.department
+    scope = area or who.area
+    if not path_within(scope, who.area):
+        raise HTTPException(403, detail="the requested area lies outside the caller's area")
+    items = app.notices(scope, department, state)
+    return NoticeList(as_of=app.clock.now(), total=len(items),
+                      items=[NoticeItem.model_validate(i) for i in items[:limit]])
 
 
 @router.post("/cases/{case_id}/notices", status_code=201)

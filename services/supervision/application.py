@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -24,6 +24,7 @@ from services.supervision import casefile
 from services.supervision.archive import CaseArchive, ChainReport, archive_id, verify_chain
 from services.supervision.domain import Watch, notice_kind, summons_kind
 from services.supervision.evaluation import DEFAULT_WEIGHTS, Evaluator, ScoreFormula
+from services.supervision.notices import NoticeIndex, State
 from services.supervision.timers import Alarm, AlarmPolicy, TimerIndex
 from shared.events import Actor, IntegrationEvent, serialize_event
 from shared.events.dispatch import (
@@ -40,7 +41,13 @@ from shared.events.dispatch import (
 from shared.runtime.clock import Clock, DrivenClock, SystemClock
 from shared.runtime.meta import command_meta, meta_from, system_actor
 from shared.runtime.settings import ServiceSettings
-from shared.runtime.store import DomainError, Handler, NotFoundError, ServiceApplication
+from shared.runtime.store import (
+    DomainError,
+    Handler,
+    Inbound,
+    NotFoundError,
+    ServiceApplication,
+)
 from shared.workcalendar import WorkCalendar
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,7 @@ log = logging.getLogger(__name__)
 Entry = dict[str, Any]
 COMMAND_RETRIES = 5
 ARCHIVE_TOPICS = (get_topic(CaseArchive.Opened), get_topic(CaseArchive.Archived))
+TIMED = ("Watch.Started", "Watch.DeadlineMoved", "Watch.NoticeIssued", "Watch.Summoned")
 
 
 class SupervisionSettings(ServiceSettings):
@@ -103,6 +111,7 @@ class SupervisionApplication(ServiceApplication):
         self.timers = TimerIndex(self.calendar,
                                  AlarmPolicy(s.warn_share, s.escalate_after_hours, s.remind))
         self.timer_lock = threading.Lock()
+        self.notice_index = NoticeIndex()  # folded with the timers, under timer_lock
         self.index = ArchiveIndex()
         self.evaluator = Evaluator(self.calendar, ScoreFormula(
             dict(s.evaluation_weights), s.evaluation_overrun_penalty_per_hour,
@@ -121,6 +130,10 @@ class SupervisionApplication(ServiceApplication):
             CaseWhistleBlown: self.on_whistle_blown,
             CaseReportedIn: self.on_reported_in,
         }
+
+    def batch_aggregate_ids(self, messages: Sequence[Inbound]) -> set[uuid.UUID]:
+        cases = super().batch_aggregate_ids(messages)
+        return cases | {archive_id(c) for c in cases}
 
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[uuid.UUID]) -> None:
         self.archive(domain_event, processing_event)
@@ -261,6 +274,13 @@ class SupervisionApplication(ServiceApplication):
 
         return self._on_watch(case_id, answer)
 
+    def notices(self, area: str, department: str | None = None, state: State = "open"
+                ) -> list[dict[str, Any]]:
+        """Notices on cases at or below `area`, from the index (caught up with the log)."""
+        with self.timer_lock:
+            self.refresh_timers()
+            return self.notice_index.select(self.clock.now(), area, department, state)
+
     def _on_watch(self, case_id: uuid.UUID, change: Callable[[Watch], str]) -> dict[str, Any]:
         """get -> change -> save; a timer or the consumer writing the same watch meanwhile
         is expected here, so the command is tried again against the fresh watch."""
@@ -343,13 +363,16 @@ class SupervisionApplication(ServiceApplication):
     # -- timers ---------------------------------------------------------------------------
 
     def refresh_timers(self) -> None:
-        """Fold newly recorded watch events into the timer index."""
+        """Fold newly recorded watch events into the timer and notice indexes."""
         while True:
             batch = self.recorder.select_notifications(self.timers.position + 1, 1000)
             for n in batch:
-                if n.topic.endswith(("Watch.Started", "Watch.DeadlineMoved",
-                                     "Watch.NoticeIssued", "Watch.Summoned")):
-                    self._schedule(self.mapper.to_domain_event(n))
+                timed = n.topic.endswith(TIMED)
+                if timed or self.notice_index.follows(n.topic):
+                    e = self.mapper.to_domain_event(n)
+                    if timed:
+                        self._schedule(e)
+                    self.notice_index.fold(e)
             if not batch:
                 return
             self.timers.position = batch[-1].id

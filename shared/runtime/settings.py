@@ -19,6 +19,14 @@ class ServiceSettings(BaseSettings):
     )
     # Unset: an embedded SQLite file per service under data_dir.
     database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    # True: `python -m govctl.migrate` made the schema as its owner, and database_url is a
+    # runtime role that may not (and does not try to) create, alter or own anything.
+    database_migrated: bool = False
+    # A read model's writer (projections: the projector role, which sees every area while
+    # the readers see their caller's only). Unset: database_url.
+    database_writer_url: str | None = None
+    # The owner, for `python -m govctl.migrate` only: never given to a service.
+    database_owner_url: str | None = None
     data_dir: Path = Path("var")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
@@ -37,10 +45,12 @@ class ServiceSettings(BaseSettings):
     def sqlite_path(self) -> Path:
         return self.data_dir / f"{self.service_name}.sqlite"
 
-    def sqlalchemy_url(self) -> str:
-        """The read-model URL: psycopg 3 driver on PostgreSQL, else the service's SQLite file."""
-        if self.database_url:
-            return postgres_sqlalchemy_url(self.database_url)
+    def sqlalchemy_url(self, writer: bool = False) -> str:
+        """The read-model URL: psycopg 3 driver on PostgreSQL, else the service's SQLite file.
+        `writer`: the writer's role when one is configured."""
+        url = (self.database_writer_url if writer else None) or self.database_url
+        if url:
+            return postgres_sqlalchemy_url(url)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.sqlite_path()}"
 

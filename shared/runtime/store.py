@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
-from eventsourcing.application import ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import EventSourcedProjection
 
 from shared.events import IntegrationEvent
+from shared.runtime.prefetch import prefetch
 from shared.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,10 @@ class DeadLetter(Aggregate):
 
 
 def persistence_env(settings: ServiceSettings) -> dict[str, str]:
-    """eventsourcing's environment: PostgreSQL (a schema per service) or a SQLite file."""
+    """eventsourcing's environment: PostgreSQL (a schema per service) or a SQLite file.
+
+    On a migrated database the runtime role creates nothing (CREATE_TABLE off) and takes
+    the events table's insert lock through the owner's function (shared/runtime/migrations.py)."""
     if not settings.database_url:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return {
@@ -101,9 +105,8 @@ def persistence_env(settings: ServiceSettings) -> dict[str, str]:
             "CREATE_TABLE": "y",
         }
     url = urlparse(settings.database_url)
-    schema = settings.service_name.replace("-", "_")
-    ensure_schema(settings.database_url, schema)
-    return {
+    schema = schema_name(settings.service_name)
+    env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": url.path.lstrip("/"),
         "POSTGRES_HOST": url.hostname or "127.0.0.1",
@@ -118,6 +121,16 @@ def persistence_env(settings: ServiceSettings) -> dict[str, str]:
         "POSTGRES_LOCK_TIMEOUT": "10",
         "CREATE_TABLE": "y",
     }
+    if settings.database_migrated:
+        return {**env, "CREATE_TABLE": "n",
+                "PROCESS_RECORDER_TOPIC": "shared.runtime.migrations:RuntimeProcessRecorder"}
+    ensure_schema(settings.database_url, schema)
+    return env
+
+
+def schema_name(service_name: str) -> str:
+    """A service's PostgreSQL schema."""
+    return service_name.replace("-", "_")
 
 
 @contextmanager
@@ -145,16 +158,21 @@ def ensure_schema(database_url: str, schema: str) -> None:
     import psycopg  # imported here: SQLite deployments never need it
 
     with psycopg.connect(database_url, autocommit=True) as conn:
+        # Looked up first: a runtime role may not CREATE SCHEMA, even one that exists.
+        if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone():
+            return
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
 
 def forbid_rewrites(recorder: Any) -> None:
     """Make the stored events append-only: UPDATE, DELETE and TRUNCATE are refused.
 
-    A trigger, not REVOKE: the service role creates (so owns) its tables, and an owner can
-    always grant itself back what was revoked. The trigger refuses every rewrite through
-    the service's connections; dropping it is deliberate DDL, and the supervision hash
-    chain still shows any changed byte (docs/supervision.md)."""
+    Two walls. On a migrated database the services' runtime role holds only SELECT and
+    INSERT on the events table (the owner, `python -m govctl.migrate`, made it), so a
+    rewrite is refused as a privilege. The trigger stays for everyone else, the owner
+    included, and for a single-URL database where the service owns its tables (an owner
+    can always grant itself back what was revoked). Dropping the trigger is deliberate DDL,
+    and the supervision hash chain still shows any changed byte (docs/supervision.md)."""
     table = getattr(recorder, "events_table_name", None)
     datastore = getattr(recorder, "datastore", None)
     if table is None or datastore is None:
@@ -181,6 +199,19 @@ def forbid_rewrites(recorder: Any) -> None:
                        f"{target} FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()")
 
 
+class BatchProcessing(ProcessingEvent[uuid.UUID]):
+    """A consumed batch's unit of work, with the aggregates it reads loaded up front."""
+
+    def __init__(self, tracking: Tracking) -> None:
+        super().__init__(tracking=tracking)
+        self.asked: set[uuid.UUID] = set()
+        self.prefetched: dict[uuid.UUID, Any] = {}
+
+    def prefetch(self, app: ServiceApplication, ids: set[uuid.UUID]) -> None:
+        self.prefetched = prefetch(app.recorder, app.mapper, ids)
+        self.asked = ids
+
+
 class ServiceApplication(EventSourcedProjection[uuid.UUID]):
     """Base of every service's application: commands (get -> change -> save) for HTTP,
     and `process_batch` for consumed messages, both recording into the same store."""
@@ -191,7 +222,8 @@ class ServiceApplication(EventSourcedProjection[uuid.UUID]):
         self._handler_cache: dict[type[IntegrationEvent], Handler] | None = None
         with schema_setup_lock(settings):
             super().__init__({**persistence_env(settings), **(env or {})})
-            forbid_rewrites(self.recorder)
+            if not settings.database_migrated:  # else the migration installed it as owner
+                forbid_rewrites(self.recorder)
 
     def _notify(self, recordings: list[Any]) -> None:
         super()._notify(recordings)
@@ -214,7 +246,8 @@ class ServiceApplication(EventSourcedProjection[uuid.UUID]):
         """
         last = messages[-1]
         tracking = Tracking(f"{last.topic}:{last.partition}", last.offset + 1)
-        processing = ProcessingEvent[uuid.UUID](tracking=tracking)
+        processing = BatchProcessing(tracking=tracking)
+        processing.prefetch(self, self.batch_aggregate_ids(messages))
         for message in messages:
             self._apply(message, processing)
         try:
@@ -276,10 +309,24 @@ class ServiceApplication(EventSourcedProjection[uuid.UUID]):
         pending = processing.aggregates.get(aggregate_id)
         if pending is not None:
             return pending
+        if isinstance(processing, BatchProcessing) and aggregate_id in processing.asked:
+            if aggregate_id not in processing.prefetched:
+                raise AggregateNotFoundError(aggregate_id)
+            return processing.prefetched[aggregate_id]
         return self.repository.get(aggregate_id)
 
     def exists(self, aggregate_id: uuid.UUID, processing: ProcessingEvent[uuid.UUID]) -> bool:
-        return aggregate_id in processing.aggregates or aggregate_id in self.repository
+        if aggregate_id in processing.aggregates:
+            return True
+        if isinstance(processing, BatchProcessing) and aggregate_id in processing.asked:
+            return aggregate_id in processing.prefetched
+        return aggregate_id in self.repository
+
+    def batch_aggregate_ids(self, messages: Sequence[Inbound]) -> set[uuid.UUID]:
+        """The aggregates a batch will read, loaded in one query (prefetch.py). A service
+        whose policy reads other aggregates (supervision's archives) adds their ids."""
+        ids = (getattr(m.event, "case_id", None) for m in messages)  # channel messages: none
+        return {i for i in ids if i is not None}
 
     # -- publishing ----------------------------------------------------------------------
 
