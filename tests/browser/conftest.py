@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -32,6 +33,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 REVIEW_UNIT = "350302001001002001"
+PHONE = {"width": 390, "height": 844}
 
 
 def bearer(sub: str, role: str, place: str, department: str | None = None) -> dict[str, str]:
@@ -90,3 +92,17 @@ def browser() -> Iterator[object]:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    phone = "phone" in request.node.name
+    context = browser.new_context(viewport=PHONE if phone else {"width": 1366, "height": 900},
+                                  locale="zh-CN", timezone_id="Asia/Shanghai",
+                                  device_scale_factor=1)
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda e: errors.append(str(e)))
+    yield p
+    context.close()
+    assert not errors, f"script errors on the page: {errors}"

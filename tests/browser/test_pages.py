@@ -7,7 +7,6 @@ from __future__ import annotations
 import struct
 import uuid
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -27,21 +26,6 @@ HEADINGS = {
     "casefile.html": ("案件档案（一件一档）", "Case file"),
     "dashboard.html": ("领导驾驶舱", "Leaders' dashboard"),
 }
-PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    phone = "phone" in request.node.name
-    context = browser.new_context(viewport=PHONE if phone else {"width": 1366, "height": 900},
-                                  locale="zh-CN", timezone_id="Asia/Shanghai",
-                                  device_scale_factor=1)
-    p = context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda e: errors.append(str(e)))
-    yield p
-    context.close()
-    assert not errors, f"script errors on the page: {errors}"
 
 
 def sign_in(page: Any, stack: Stack, identity: str, lang: str) -> None:

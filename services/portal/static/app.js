@@ -28,6 +28,24 @@ const I18N = {
     open_case: "打开", cases: "案件列表", area: "区域", channel: "渠道", urgency: "紧急程度",
     refresh: "刷新", error: "出错了", required: "必填", now: "现在",
     children: "下级区域", days_window: "近7天", none_found: "未发现异常聚集",
+    nav_evaluation: "跟踪问效",
+    merged_cases: "已合并来件的案件", show_reports: "查看来件", hide_reports: "收起",
+    first_report: "首报", split: "拆分为独立案件", split_remark: "拆分理由（选填）",
+    split_done: "已拆分为独立案件", now_case: "现为案件",
+    notices: "督办", issue_notice: "发出督办", notice_reason: "督办事项（要求部门回复）",
+    respond_by: "回复期限", respond_by_hint: "不填则默认8个工作小时",
+    notice_waiting: "待回复", notice_answered: "已回复", notice_overdue: "逾期未复",
+    notice_late: "逾期回复", notice_issued: "已发出督办", response: "回复", no_notices: "暂无督办",
+    answer_notice: "回复督办", notices_answered: "最近已回复",
+    archive_export: "档案导出", print_html: "打印版（HTML）", download_pdf: "下载PDF",
+    no_photos: "无现场照片",
+    evaluation_title: "跟踪问效（解决质量评价）", by_department: "按部门", by_area: "按区域",
+    level: "层级", lvl_2: "区县", lvl_3: "镇街", lvl_4: "村社区", lvl_5: "网格",
+    score: "质量得分", response_rate: "响应率", on_time_closure_rate: "按期结案率",
+    resolution_rate: "解决率", satisfaction_rate: "满意率", reopen_rate: "重办率",
+    misrouted_return_rate: "退单率", overdue_count: "超期数", average_overrun_hours: "平均超时(工时)",
+    volume_cases: "案件数（不计分）",
+    eval_note: "只评价解决质量，不考核上报数量。",
   },
   en: {
     app: "Grassroots Governance Platform", signin: "Sign in", signout: "Sign out", lang: "中文",
@@ -54,6 +72,24 @@ const I18N = {
     open_case: "Open", cases: "Cases", area: "Area", channel: "Channel", urgency: "Urgency",
     refresh: "Refresh", error: "Error", required: "required", now: "Now",
     children: "Areas below", days_window: "last 7 days", none_found: "No unusual concentration",
+    nav_evaluation: "Evaluation",
+    merged_cases: "Cases with merged reports", show_reports: "Show reports", hide_reports: "Hide",
+    first_report: "First report", split: "Split out", split_remark: "Why (optional)",
+    split_done: "Split out as a case of its own", now_case: "now case",
+    notices: "Supervision notices", issue_notice: "Issue notice", notice_reason: "What the department must answer",
+    respond_by: "Respond by", respond_by_hint: "Empty: 8 working hours",
+    notice_waiting: "Awaiting response", notice_answered: "Answered", notice_overdue: "Overdue, unanswered",
+    notice_late: "Answered late", notice_issued: "Notice issued", response: "Response", no_notices: "No notices",
+    answer_notice: "Answer notice", notices_answered: "Recently answered",
+    archive_export: "Archive export", print_html: "Printable (HTML)", download_pdf: "Download PDF",
+    no_photos: "No photos",
+    evaluation_title: "Evaluation by quality", by_department: "By department", by_area: "By area",
+    level: "Level", lvl_2: "District", lvl_3: "Town", lvl_4: "Village", lvl_5: "Grid",
+    score: "Quality score", response_rate: "Response rate", on_time_closure_rate: "On-time closure",
+    resolution_rate: "Resolution rate", satisfaction_rate: "Satisfaction rate", reopen_rate: "Reopen rate",
+    misrouted_return_rate: "Return rate", overdue_count: "Overdue", average_overrun_hours: "Avg. overrun (working h)",
+    volume_cases: "Cases (not scored)",
+    eval_note: "Scored on the quality of resolution, never on the number of reports.",
   },
 };
 
@@ -142,6 +178,21 @@ async function api(service, path, { method = "GET", body, form } = {}) {
   return data;
 }
 
+// A file from a service (photo, printed archive): the token goes in a header, so a plain
+// link cannot fetch it; the page gets it as a blob and hands the browser an object URL.
+async function apiBlob(service, path) {
+  const s = session();
+  const r = await fetch(`/api/${service}${path}`, { headers: s ? { Authorization: "Bearer " + s.token } : {} });
+  if (r.status === 401) signOut();
+  if (!r.ok) {
+    const text = await r.text();
+    let detail = text;
+    try { detail = JSON.parse(text).detail || text; } catch { /* not JSON */ }
+    throw new ApiError(r.status, detail);
+  }
+  return r.blob();
+}
+
 function describeError(e) {
   if (!(e instanceof ApiError)) return String(e);
   const d = e.detail;
@@ -202,6 +253,7 @@ function toast(message, kind = "ok") {
 const NAV = [
   ["report.html", "nav_report"], ["hotline.html", "nav_hotline"], ["inbox.html", "nav_inbox"],
   ["review.html", "nav_review"], ["casefile.html", "nav_casefile"], ["dashboard.html", "nav_dashboard"],
+  ["evaluation.html", "nav_evaluation"],
 ];
 
 function applyI18n() {
