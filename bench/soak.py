@@ -76,7 +76,7 @@ def _load(stack: Stack, token: str, rate: float, stop: threading.Event, sent: li
     with httpx.Client(base_url=stack.url("intake"), headers=headers, timeout=30) as client:
         while not stop.is_set():
             tick = time.monotonic()
-            for body in distinct_reports(int(rate)):
+            for body in distinct_reports(int(rate), start=sent[0]):
                 body["external_ref"] = f"soak-{sent[0]}"
                 client.post("/api/reports", json=body)
                 sent[0] += 1

@@ -10,14 +10,16 @@ from shared.places.demo import load_demo_registry
 from shared.places.model import Level
 
 
-def distinct_reports(count: int) -> list[dict[str, Any]]:
+def distinct_reports(count: int, start: int = 0) -> list[dict[str, Any]]:
     """Reports that are genuinely different problems: the same category never recurs in
-    the same town within one batch of 34 × 18, and every text differs."""
+    the same town within one batch of 34 × 18, and every text differs. Successive calls
+    that go on from where the last stopped (`start`) stay different from the earlier ones
+    (another unit, another 点位), so dedup rightly keeps them apart while those are open."""
     registry = load_demo_registry()
     towns = registry.by_level(Level.TOWN)
     cats = list(categories().values())
     reports = []
-    for i in range(count):
+    for i in range(start, start + count):
         k, r = i % len(cats), i // len(cats)
         town = towns[(k * 7 + r) % len(towns)]
         units = registry.descendants(town.code, Level.UNIT)

@@ -21,6 +21,17 @@ from tests.e2e.conftest import GRID_WORKER, LEADER, PG_ENV, eventually
 CHAIN = ("case.reported", "case.registered", "case.dispatched")
 
 
+_posted = {"reports": 0}  # this session's reports so far, over every load
+
+
+def next_reports(count: int) -> int:
+    """Where this load's reports start: after every earlier load's of the session, so the
+    same problem is never reported twice by two tests (dedup would rightly merge them)."""
+    start = _posted["reports"]
+    _posted["reports"] += count
+    return start
+
+
 @dataclass
 class Load:
     """Reports posted in the background at a steady pace while faults happen."""
@@ -51,7 +62,7 @@ class Load:
         tag = uuid.uuid4().hex[:8]
         with httpx.Client(base_url=self.stack.url("intake"), timeout=60,
                           headers=GRID_WORKER) as client:
-            for i, body in enumerate(distinct_reports(self.count)):
+            for i, body in enumerate(distinct_reports(self.count, next_reports(self.count))):
                 body["external_ref"] = f"fault-{tag}-{i}"
                 self._post(client, body)
                 time.sleep(self.pace)
