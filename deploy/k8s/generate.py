@@ -15,7 +15,8 @@ created out of band like the signing key.
 One name everywhere (folder, image, Deployment, Service, `app` label, consumer group), as in
 the services' ServiceSpec. Secrets are only referenced: the database URL comes from the
 `<cluster>-app` secret CloudNativePG creates; the token signing keys (users' `signing-key`,
-services' `service-key`) from `governance-auth`, created out of band (sealed secret, external secrets operator, or kubectl).
+services' `service-key`) from `governance-auth`, created out of band (sealed secret,
+external secrets operator, or kubectl).
 """
 
 from __future__ import annotations
