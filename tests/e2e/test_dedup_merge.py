@@ -113,8 +113,11 @@ async def test_four_channels_become_one_case_with_four_reports(stack: Stack,
                                                            "petition"))
     view = dedup_view(stack, primary)
     assert view is not None
-    assert [r["channel"] for r in view["reports"]] == [
-        "grid_app", "hotline_12345", "police", "petition"]
+    channels = [r["channel"] for r in view["reports"]]
+    # The first report founded the case; the others joined in the order dedup consumed
+    # them, which across partitions is any order.
+    assert channels[0] == "grid_app"
+    assert sorted(channels[1:]) == ["hotline_12345", "petition", "police"]
     # Each decision says why: the signals of the case the report joined.
     signals = view["decision"]  # the primary's own: a new case, no candidate near
     assert signals["outcome"] == "new"
