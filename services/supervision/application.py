@@ -383,11 +383,11 @@ class SupervisionApplication(ServiceApplication):
                 self.timers.schedule(e.originator_id, "sign", e.started_at, e.sign_deadline)
                 self.timers.schedule(e.originator_id, "handle", e.started_at, e.handle_deadline)
             case "NoticeIssued":
-                self.timers.schedule_notice(e.originator_id, notice_kind(e.notice_id),
+                self.timers.schedule_overdue(e.originator_id, notice_kind(e.notice_id),
                                             e.respond_by)
             case "Summoned":
                 for department in e.departments:
-                    self.timers.schedule_notice(
+                    self.timers.schedule_overdue(
                         e.originator_id, summons_kind(e.number, department), e.deadline)
             case _:
                 self.timers.schedule(e.originator_id, e.kind, e.started_at, e.deadline)
@@ -408,9 +408,9 @@ class SupervisionApplication(ServiceApplication):
         meta = {"actor": self.actor.model_dump(), "correlation_id": str(alarm.case_id),
                 "causation_id": None}
         now = self.clock.now()
-        if alarm.deadline is not None and watch.deadline_of(alarm.kind)[1] != alarm.deadline:
-            return 0  # stale: this deadline was moved (reopen, extension, re-dispatch)
         started, deadline = watch.deadline_of(alarm.kind)
+        if alarm.deadline is not None and deadline != alarm.deadline:
+            return 0  # stale: this deadline was moved (reopen, extension, re-dispatch)
         share = self.timers.calendar.elapsed_share(started, deadline, now)
         if not watch.alarm(alarm.kind, alarm.level, now, to_area, round(share, 3), meta):
             return 0

@@ -70,8 +70,9 @@ class TimerIndex:
         close = self.calendar.add_working_days(deadline, 0)
         return self.calendar.add_working_hours(close + timedelta(seconds=1), 0)
 
-    def schedule_notice(self, case_id: uuid.UUID, kind: str, respond_by: datetime) -> None:
-        heapq.heappush(self.heap, Alarm(respond_by, case_id, kind, "overdue", respond_by))
+    def schedule_overdue(self, case_id: uuid.UUID, kind: str, deadline: datetime) -> None:
+        """One alarm only, overdue at `deadline`: a notice's response, a whistle's report-in."""
+        heapq.heappush(self.heap, Alarm(deadline, case_id, kind, "overdue", deadline))
 
     def schedule_alarm(self, alarm: Alarm) -> None:
         heapq.heappush(self.heap, alarm)
