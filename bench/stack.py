@@ -36,7 +36,7 @@ from shared.events.envelope import IntegrationEvent
 from shared.events.intake import CaseReported
 from shared.events.topics import ALL_TOPICS, INTAKE
 from shared.runtime.auth import issue_token
-from shared.runtime.kafka import ensure_topics
+from shared.runtime.kafka import consumer_lag, ensure_topics
 
 KAFKA_PORT = int(os.environ.get("BENCH_KAFKA_PORT", "39092"))
 PG_PORT = int(os.environ.get("BENCH_PG_PORT", "35432"))
@@ -147,6 +147,20 @@ class BenchInfra:
             time.sleep(every)
         raise TimeoutError(f"only {self.settled()} of {total} reports settled "
                            f"after {timeout:.0f}s")
+
+    def wait_quiet(self, timeout: float = 600) -> float:
+        """Poll until every service's consumer group has recorded everything on its topics
+        (two readings of zero, a second apart: a relay may still publish in between).
+        Returns the seconds it took: a backlog left by an earlier phase is not measured as
+        the next phase's latency."""
+        began = time.monotonic()
+        zeros = 0
+        while zeros < 2:
+            if time.monotonic() - began > timeout:
+                raise TimeoutError(f"consumers still lagging after {timeout:.0f}s")
+            zeros = zeros + 1 if asyncio.run(consumer_lag(self.bootstrap, CORE)) == 0 else 0
+            time.sleep(1.0)
+        return round(time.monotonic() - began, 1)
 
     def processes(self) -> Iterator[ServiceProcess]:
         if self.stack is not None:

@@ -5,8 +5,9 @@
   projections read model (each case: reported -> registered -> dispatched -> projected);
 - each consumer service's events/s during that run (its applied-messages counter);
 - latency at fixed offered loads through the real HTTP intake (open loop: requests leave on
-  schedule whatever the answers do): request sent -> dispatched (the stored event's time)
-  and -> visible in the projections read model (polled every 25 ms);
+  schedule whatever the answers do), each started once every consumer group is caught up:
+  request sent -> dispatched (the stored event's time) and -> visible in the projections
+  read model (polled every 25 ms);
 - peak memory of every service (VmHWM);
 - then replay/rebuild rates and the case-file latency with the read model seeded in bulk
   (bench/replay.py, bench/casefile.py).
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import aiohttp
 import psycopg
 
 from bench import casefile, replay
@@ -121,6 +122,7 @@ def _rate(samples: list[tuple[float, dict[str, int]]], name: str, base: int,
 
 
 def offered_load(infra: BenchInfra, rate: int, seconds: float) -> dict[str, Any]:
+    quiet_after = infra.wait_quiet()  # starts with nothing queued from the phase before
     sent, http = asyncio.run(_post_on_schedule(infra, rate, seconds))
     accepted = {cid: t for cid, t, status in sent if status in (200, 202)}
     seen = _visible(infra, accepted, timeout=120 + seconds * 4)
@@ -129,6 +131,7 @@ def offered_load(infra: BenchInfra, rate: int, seconds: float) -> dict[str, Any]
     key = f"at_{rate}"
     return {
         f"e2e_offered_{key}": rate,
+        f"e2e_quiet_wait_s_{key}": quiet_after,
         f"e2e_requests_{key}": len(sent),
         f"e2e_rejected_{key}": sum(1 for *_, status in sent if status not in (0, 200, 202)),
         f"e2e_failed_{key}": sum(1 for *_, status in sent if status == 0),
@@ -148,24 +151,29 @@ def offered_load(infra: BenchInfra, rate: int, seconds: float) -> dict[str, Any]
 async def _post_on_schedule(infra: BenchInfra, rate: int, seconds: float
                             ) -> tuple[list[tuple[str, float, int]], list[float]]:
     """Open loop: request i leaves at start + i/rate. Returns (case id, sent, status) with
-    the wall-clock send time (comparable with stored event times), and HTTP durations."""
+    the wall-clock send time (comparable with stored event times), and HTTP durations.
+    aiohttp, not httpx: the load generator shares the two cores with the services, and
+    httpx spent about a third of a core at 100 requests/s."""
     headers = {"Authorization": f"Bearer {infra.token('grid_worker', 'bench-gw')}"}
     url = f"{infra.stack.url('intake') if infra.stack else ''}/api/reports"
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     results: list[tuple[str, float, int]] = []
     http_ms: list[float] = []
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as client:
+    connector = aiohttp.TCPConnector(limit=200)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(headers=headers, connector=connector,
+                                     timeout=timeout) as session:
 
         async def post(body: dict[str, Any]) -> None:
             sent, t0 = time.time(), time.perf_counter()
             try:
-                r = await client.post(url, json=body)
-            except httpx.HTTPError:  # an overloaded server dropped it: a failed request
+                async with session.post(url, json=body) as r:
+                    answer = await r.json() if r.ok else {}
+                    status = r.status
+            except (aiohttp.ClientError, TimeoutError):  # overloaded server dropped it
                 results.append(("", sent, 0))
                 return
             http_ms.append((time.perf_counter() - t0) * 1000)
-            results.append((r.json().get("case_id", "") if r.is_success else "", sent,
-                            r.status_code))
+            results.append((answer.get("case_id", ""), sent, status))
 
         rng = random.Random(rate)
         bodies = [{**synthetic_report(rng), "external_ref": f"lat-{rate}-{uuid.uuid4()}"}

@@ -39,7 +39,9 @@ from shared.pii import (
     redact,
 )
 from shared.places.registry import PlaceRegistry
+from shared.runtime.groupcommit import GroupCommit
 from shared.runtime.meta import command_meta, meta_from, system_actor
+from shared.runtime.prefetch import prefetch
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.store import (
     DomainError,
@@ -81,6 +83,11 @@ class Receipt:
     created: bool  # False: a resubmission; nothing new was recorded
 
 
+def receipt(report: Report, created: bool) -> Receipt:
+    return Receipt(report.id, report.merged_into or report.id, tuple(report.area_path),
+                   report.placed, created)
+
+
 class IntakeApplication(ServiceApplication):
     name = "intake"
 
@@ -93,6 +100,7 @@ class IntakeApplication(ServiceApplication):
             self.vault = vault or PersonalDataVault(self.engine)
             self.index = ReportIndex(self.engine, self)
         self.actor = system_actor("intake")
+        self.group: GroupCommit[Draft, Receipt] = GroupCommit(self.record_reports)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -101,49 +109,66 @@ class IntakeApplication(ServiceApplication):
     # -- receiving (HTTP) ----------------------------------------------------------------
 
     def receive(self, draft: Draft) -> Receipt:
-        """Record a report once. Raises UnknownPlace, DomainError (sealed data that does
-        not open); a resubmission returns the first receipt and records nothing."""
-        rid = draft.report_id
-        if (existing := self._existing(rid)) is not None:
-            return existing
-        report, where = self._new_report(draft)
-        try:
-            self.save(report)
-        except IntegrityError:  # the same submission raced in from another request
-            if (raced := self._existing(rid)) is not None:
-                return raced
-            raise
-        return Receipt(rid, rid, where.area_path, where.placed, created=True)
+        """Record a report once, in one transaction with the reports submitted beside it
+        (group commit). Raises UnknownPlace, DomainError (sealed data that does not open);
+        a resubmission returns the first receipt and records nothing."""
+        return self.group.submit(draft)
 
     def receive_many(self, drafts: Sequence[Draft]) -> list[Receipt]:
-        """A batch in one transaction (bulk import); already known reports are skipped."""
-        fresh: dict[uuid.UUID, Report] = {}
-        receipts: list[Receipt] = []
-        for draft in drafts:
-            rid = draft.report_id
-            if (existing := self._existing(rid)) is not None or rid in fresh:
-                receipts.append(existing or Receipt(rid, rid, (), True, created=False))
-                continue
-            report, where = self._new_report(draft)
-            fresh[rid] = report
-            receipts.append(Receipt(rid, rid, where.area_path, where.placed, created=True))
-        if fresh:
-            self.save(*fresh.values())
-        return receipts
+        """A batch in one transaction (bulk import); raises the first draft's error."""
+        outcomes = self.record_reports(drafts)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+        return cast(list[Receipt], outcomes)
 
-    def _existing(self, rid: uuid.UUID) -> Receipt | None:
-        if rid not in self.repository:
-            return None
-        report: Report = self.repository.get(rid)
-        return Receipt(rid, report.merged_into or rid, tuple(report.area_path), report.placed,
-                       created=False)
+    def record_reports(self, drafts: Sequence[Draft]) -> list[Receipt | Exception]:
+        """Each draft's receipt or its own error; the new reports saved together. Known
+        reports (resubmissions, also within the batch) are looked up in one query."""
+        known = prefetch(self.recorder, self.mapper, {d.report_id for d in drafts})
+        fresh: dict[uuid.UUID, Report] = {}
+        outcomes: list[Receipt | Exception] = []
+        for draft in drafts:
+            first = known.get(draft.report_id) or fresh.get(draft.report_id)
+            if first is not None:
+                outcomes.append(receipt(first, created=False))
+                continue
+            try:
+                report = self._new_report(draft)
+            except (UnknownPlace, DomainError) as exc:
+                outcomes.append(exc)
+                continue
+            fresh[report.id] = report
+            outcomes.append(receipt(report, created=True))
+        if fresh:
+            try:
+                self.save(*fresh.values())
+            except IntegrityError:  # one of them raced in from another instance meanwhile
+                return [self._record_one(d) for d in drafts]
+        return outcomes
+
+    def _record_one(self, draft: Draft) -> Receipt | Exception:
+        """One report in its own transaction: the slow path after a race."""
+        rid = draft.report_id
+        for _ in range(2):
+            if rid in self.repository:
+                return receipt(self.repository.get(rid), created=False)
+            try:
+                report = self._new_report(draft)
+                self.save(report)
+            except (UnknownPlace, DomainError) as exc:
+                return exc
+            except IntegrityError:
+                continue  # recorded by the other meanwhile: its receipt, next round
+            return receipt(report, created=True)
+        raise RuntimeError(f"report {rid} could be neither recorded nor read")
 
     def placement(self, draft: Draft) -> Placement:
         loc = draft.location
         return place(self.registry, draft.unit_code, loc.lon if loc else None,
                      loc.lat if loc else None, draft.city)
 
-    def _new_report(self, draft: Draft) -> tuple[Report, Placement]:
+    def _new_report(self, draft: Draft) -> Report:
         where = self.placement(draft)
         rid = draft.report_id
         report = Report(
@@ -166,7 +191,7 @@ class IntakeApplication(ServiceApplication):
             channel_details=dict(draft.channel_details),
             contact=self._contact(draft, rid),
         )
-        return report, where
+        return report
 
     def _contact(self, draft: Draft, rid: uuid.UUID) -> dict[str, str] | None:
         """Seal the person under their own key; the event keeps ciphertext and masks."""
@@ -275,7 +300,7 @@ class IntakeApplication(ServiceApplication):
         if self.exists(draft.report_id, processing):
             return  # resent by the channel, or redelivered
         try:
-            report, _ = self._new_report(draft)
+            report = self._new_report(draft)
         except UnknownPlace as exc:
             raise DomainError("unknown_place", str(exc)) from None
         processing.collect_events(report)

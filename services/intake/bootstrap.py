@@ -15,6 +15,9 @@ from shared.events import topics
 from shared.runtime.service import Runtime, ServiceSpec
 
 
+COALESCE_S = 0.1
+
+
 async def keep_index(runtime: Runtime) -> None:
     """Tail intake's own notification log into the report index (queue, Open311)."""
     app: IntakeApplication = runtime.sink
@@ -29,6 +32,9 @@ async def keep_index(runtime: Runtime) -> None:
     while True:
         woken.clear()
         await asyncio.to_thread(app.index.catch_up)
+        # Reports recorded meanwhile are read in one catch-up, not one each: readers catch
+        # up themselves before they query, so the table is never read stale.
+        await asyncio.sleep(COALESCE_S)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(woken.wait(), every)
 

@@ -27,6 +27,9 @@ from shared.runtime.store import Inbound
 log = logging.getLogger(__name__)
 
 MAX_CONFLICT_RETRIES = 20
+# Kafka's committed offsets are only a hint (lag monitoring, KEDA): sent once a second for
+# every partition that moved, not after each batch (a round trip and a broker write each).
+HINT_EVERY_S = 1.0
 
 
 class Sink(Protocol):
@@ -61,6 +64,7 @@ class _SeekToTracked(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         for tp in revoked:
             self.owner.positions.pop(tp, None)
+            self.owner.hints.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         await self.owner.seek_to_tracked(assigned)
@@ -78,6 +82,8 @@ class BatchConsumer:
         max_records: int = 500,
         poll_ms: int = 100,
         parsers: Mapping[str, Parser] | None = None,
+        fetch_min_bytes: int = 1,
+        fetch_max_wait_ms: int = 500,
     ) -> None:
         self.sink = sink
         self.parsers = dict(parsers or {})
@@ -86,6 +92,8 @@ class BatchConsumer:
         self.max_records = max_records
         self.poll_ms = poll_ms
         self.positions: dict[TopicPartition, int] = {}
+        self.hints: dict[TopicPartition, int] = {}  # moved since the last commit
+        self.hinted = time.monotonic()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
@@ -94,6 +102,8 @@ class BatchConsumer:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=max_records,
+            fetch_min_bytes=fetch_min_bytes,
+            fetch_max_wait_ms=fetch_max_wait_ms,
         )
 
     async def start(self) -> None:
@@ -117,6 +127,8 @@ class BatchConsumer:
             )
             for tp, records in batches.items():
                 await self.handle_partition_batch(tp, records)
+            if self.hints and time.monotonic() - self.hinted >= HINT_EVERY_S:
+                await self._commit_hints()
 
     async def handle_partition_batch(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
@@ -136,7 +148,7 @@ class BatchConsumer:
             APPLIED.labels(self.service, tp.topic).inc(len(messages))
         next_offset = fresh[-1].offset + 1
         self.positions[tp] = next_offset
-        await self._commit_hint(tp, next_offset)
+        self.hints[tp] = next_offset
 
     async def _record(self, messages: list[Inbound]) -> bool:
         """Record the batch; on a concurrent write to one of its aggregates, retry it."""
@@ -148,8 +160,9 @@ class BatchConsumer:
                 await asyncio.sleep(0.01 * (attempt + 1))
         raise RuntimeError("batch kept conflicting with concurrent writers")
 
-    async def _commit_hint(self, tp: TopicPartition, offset: int) -> None:
+    async def _commit_hints(self) -> None:
+        hints, self.hints, self.hinted = self.hints, {}, time.monotonic()
         try:
-            await self.consumer.commit({tp: offset})
+            await self.consumer.commit(hints)
         except KafkaError as exc:  # only a hint: our tracking rows are the truth
             log.info("offset commit skipped", extra={"error": type(exc).__name__})

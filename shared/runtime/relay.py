@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,12 @@ from shared.runtime.resilience import retrying
 from shared.runtime.store import DeadLetter, ServiceApplication
 
 log = logging.getLogger(__name__)
+
+# How often a relay asks again whether it still holds its lease (re-reading the published
+# position then) and measures its lag: per cycle, these cost three round trips a batch.
+# Holding on a moment too long is harmless: a second relay's copies carry the same event
+# ids, which every consumer drops, and a position moved by the other fails the next mark.
+CHECK_EVERY_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -165,15 +172,26 @@ class OutboxRelay:
         self.batch_size = app.settings.relay_batch_size
         self.idle = app.settings.relay_idle_ms / 1000
         self.wakeup = asyncio.Event()
+        self.position: int | None = None  # last published notification id; None: ask
+        self.checked = -CHECK_EVERY_S  # when the lease was last confirmed (monotonic)
 
     async def run(self) -> None:
         while True:
-            if not await retrying(lambda: asyncio.to_thread(self.lease.acquire), "lease"):
+            if not await self._hold_lease():
                 await asyncio.sleep(1.0)  # another instance relays this store
                 continue
             published = await retrying(self.relay_once, "relay")
             if published < self.batch_size:
                 await self._idle()
+
+    async def _hold_lease(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked < CHECK_EVERY_S:
+            return True
+        held = await retrying(lambda: asyncio.to_thread(self.lease.acquire), "lease")
+        self.checked = now if held else -CHECK_EVERY_S
+        self.position = None  # read again: another relay may have moved it meanwhile
+        return held
 
     async def _idle(self) -> None:
         self.wakeup.clear()
@@ -181,9 +199,10 @@ class OutboxRelay:
             await asyncio.wait_for(self.wakeup.wait(), self.idle)
 
     async def relay_once(self) -> int:
-        position = await asyncio.to_thread(self.app.outbox_position)
+        if self.position is None:
+            self.position = await asyncio.to_thread(self.app.outbox_position)
         notifications: Sequence[Notification] = await asyncio.to_thread(
-            self.app.recorder.select_notifications, position + 1, self.batch_size
+            self.app.recorder.select_notifications, self.position + 1, self.batch_size
         )
         if not notifications:
             OUTBOX_LAG.labels(self.service).set(0)
@@ -195,13 +214,18 @@ class OutboxRelay:
         ]
         await asyncio.gather(*acks)  # all acknowledged (acks=all) before marking
         last = notifications[-1].id
+        self.position = None  # unknown until the mark below is recorded
         try:
             await asyncio.to_thread(self.app.mark_published, last)
+            self.position = last
         except IntegrityError:
             log.warning("outbox position moved by another relay", extra={"at": last})
         PUBLISHED.labels(self.service).inc(len(messages))
-        max_id = await asyncio.to_thread(self.app.recorder.max_notification_id) or 0
-        OUTBOX_LAG.labels(self.service).set(max(0, max_id - last))
+        if len(notifications) == self.batch_size:  # behind: how far (else about nothing)
+            max_id = await asyncio.to_thread(self.app.recorder.max_notification_id) or 0
+            OUTBOX_LAG.labels(self.service).set(max(0, max_id - last))
+        else:
+            OUTBOX_LAG.labels(self.service).set(0)
         return len(notifications)
 
     def _to_messages(self, notification: Notification) -> list[Outgoing]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
+import uvloop
 from aiokafka import AIOKafkaProducer
 from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -85,6 +86,8 @@ class Runtime:
                 service=s.service_name,
                 max_records=s.consumer_max_records,
                 poll_ms=s.consumer_poll_ms,
+                fetch_min_bytes=s.consumer_fetch_min_bytes,
+                fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
                 parsers=self.spec.parsers,
             )
             await self.consumer.start()
@@ -239,4 +242,4 @@ def run(spec: ServiceSpec) -> None:
     if "GOV_HTTP_PORT" not in os.environ:
         settings.http_port = spec.port
     configure_logging(spec.name, settings.log_level, settings.log_json)
-    raise SystemExit(asyncio.run(serve(spec, settings)))
+    raise SystemExit(uvloop.run(serve(spec, settings)))

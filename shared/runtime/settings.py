@@ -33,6 +33,11 @@ class ServiceSettings(BaseSettings):
     consumer_group: str | None = None  # default: the service name
     consumer_max_records: int = Field(default=500, ge=1)
     consumer_poll_ms: int = Field(default=100, ge=1)
+    # The broker answers a fetch once this much is waiting or the wait is over: under load
+    # a fetch carries many messages (a few requests, not one per message), idle it costs
+    # at most the wait in latency per hop.
+    consumer_fetch_min_bytes: int = Field(default=16_384, ge=1)
+    consumer_fetch_max_wait_ms: int = Field(default=20, ge=0)
     relay_batch_size: int = Field(default=500, ge=1)
     relay_idle_ms: int = Field(default=50, ge=1)
     log_level: str = "INFO"

@@ -57,33 +57,12 @@ ADMIN = auth("admin-1", "administrator", "350300", "管理员")
 GROUPS = ("intake", "dedup", "dispatch", "supervision", "projections")
 
 
-async def consumer_lag(bootstrap: str) -> int:
-    """Messages not yet consumed by any service's group (Kafka's committed offsets are
-    the services' hints, written after each recorded batch)."""
-    from aiokafka import AIOKafkaConsumer
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await admin.start()
-    await probe.start()
-    try:
-        lag = 0
-        for group in GROUPS:
-            committed = await admin.list_consumer_group_offsets(group)
-            if not committed:
-                continue
-            ends = await probe.end_offsets(list(committed))
-            lag += sum(max(0, ends[tp] - meta.offset) for tp, meta in committed.items())
-        return lag
-    finally:
-        await probe.stop()
-        await admin.close()
-
-
 def wait_quiet(bootstrap: str, timeout: float = 900) -> None:
     """Block until every service has consumed everything on its topics: a heavy test calls
     it before returning so the next test starts on a quiet platform."""
     import asyncio
 
-    eventually(lambda: asyncio.run(consumer_lag(bootstrap)) == 0, timeout=timeout, every=2)
+    from shared.runtime.kafka import consumer_lag
+
+    eventually(lambda: asyncio.run(consumer_lag(bootstrap, GROUPS)) == 0, timeout=timeout,
+               every=2)
