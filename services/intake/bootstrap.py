@@ -14,7 +14,6 @@ from services.intake.settings import IntakeSettings
 from shared.events import topics
 from shared.runtime.service import Runtime, ServiceSpec
 
-
 COALESCE_S = 0.1
 
 

@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from eventsourcing.persistence import IntegrityError
+from sqlalchemy.exc import IntegrityError as RowConflict
 
 from shared.events import ContractError, parse_event
 from shared.runtime.metrics import APPLIED, BATCH_SECONDS, CONSUMED, SKIPPED
@@ -151,11 +152,13 @@ class BatchConsumer:
         self.hints[tp] = next_offset
 
     async def _record(self, messages: list[Inbound]) -> bool:
-        """Record the batch; on a concurrent write to one of its aggregates, retry it."""
+        """Record the batch; on a concurrent write to one of its aggregates (or, in a read
+        model, to one of its rows: another instance inserted the same new case from another
+        topic's partition), retry it against what is stored now."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             try:
                 return await asyncio.to_thread(self.sink.process_batch, messages)
-            except IntegrityError:
+            except (IntegrityError, RowConflict):
                 log.info("write conflict, retrying batch", extra={"attempt": attempt})
                 await asyncio.sleep(0.01 * (attempt + 1))
         raise RuntimeError("batch kept conflicting with concurrent writers")

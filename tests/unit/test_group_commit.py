@@ -77,6 +77,7 @@ def test_a_batch_is_bounded_and_the_rest_follow_in_later_batches() -> None:
     results = submit_all(group, recorder, [0, 2, 4, 6, 8])
     assert [len(b) for b in recorder.batches] == [1, 2, 2]
     assert sorted(i for b in recorder.batches for i in b) == [0, 2, 4, 6, 8]
+    assert results == {i: i * 10 for i in (0, 2, 4, 6, 8)}
 
 
 def test_a_failed_recording_fails_every_request_of_its_batch_and_no_other() -> None:
