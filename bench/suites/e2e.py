@@ -39,7 +39,11 @@ from bench.stack import (
 )
 
 CASES = int(os.environ.get("BENCH_E2E_CASES", "3000"))
-WARMUP = 200
+# Reports sent through before anything is timed. "Sustained" means a warm platform: on a
+# freshly started broker the JVM compiles its hot paths for the first minute or two, and
+# the first 3,000 cases measured 297/s where the fourth 3,000 measured 417/s (Kafka's CPU
+# fell from half a core to a tenth of one meanwhile; docs/capacity.md).
+WARMUP = int(os.environ.get("BENCH_E2E_WARMUP", "6000"))
 LOADS = tuple(int(x) for x in os.environ.get("BENCH_E2E_LOADS", "50,200").split(","))
 LOAD_SECONDS = float(os.environ.get("BENCH_E2E_LOAD_SECONDS", "8"))
 CONSUMERS = ("dedup", "dispatch", "supervision", "projections")
@@ -77,7 +81,8 @@ def phase(ctx: Any, figures: dict[str, Any], name: str,
 
 def throughput(infra: BenchInfra, n: int) -> dict[str, Any]:
     asyncio.run(produce_reports(infra.bootstrap, [f"warm-{uuid.uuid4()}" for _ in range(WARMUP)]))
-    infra.wait_settled(WARMUP, timeout=180)
+    infra.wait_settled(WARMUP, timeout=600)
+    infra.wait_quiet()
     stack = infra.stack
     assert stack is not None
     urls = {name: stack.url(name) for name in CONSUMERS}
