@@ -26,11 +26,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-import psycopg
 
 from bench import casefile, replay
 from bench.stack import (
     BenchInfra,
+    Watch,
     applied,
     peak_rss_mb,
     percentile,
@@ -87,6 +87,7 @@ def throughput(infra: BenchInfra, n: int) -> dict[str, Any]:
     assert stack is not None
     urls = {name: stack.url(name) for name in CONSUMERS}
     base = {name: applied(url) for name, url in urls.items()}
+    dispatched_before = infra.count(DISPATCHED)
     began = time.monotonic()
     asyncio.run(produce_reports(infra.bootstrap, [f"tp-{uuid.uuid4()}" for _ in range(n)]))
     produced = time.monotonic()
@@ -95,6 +96,8 @@ def throughput(infra: BenchInfra, n: int) -> dict[str, Any]:
     elapsed = done - began
     figures: dict[str, Any] = {
         "e2e_cases": n,
+        # The rest were merged or queued for review by dedup (settled, but not dispatched).
+        "e2e_cases_dispatched": infra.count(DISPATCHED) - dispatched_before,
         "e2e_cases_per_s": round(n / elapsed, 1),
         "e2e_produce_seconds": round(produced - began, 2),
         "e2e_drain_seconds": round(elapsed, 2),
@@ -102,6 +105,9 @@ def throughput(infra: BenchInfra, n: int) -> dict[str, Any]:
     for name in CONSUMERS:
         figures[f"events_per_s_{name}"] = _rate(samples, name, base[name], began)
     return figures
+
+
+DISPATCHED = "SELECT count(*) FROM projections.rm_cases WHERE dispatched_at IS NOT NULL"
 
 
 def _sample_until_settled(infra: BenchInfra, urls: dict[str, str], total: int,
@@ -128,10 +134,12 @@ def _rate(samples: list[tuple[float, dict[str, int]]], name: str, base: int,
 
 def offered_load(infra: BenchInfra, rate: int, seconds: float) -> dict[str, Any]:
     quiet_after = infra.wait_quiet()  # starts with nothing queued from the phase before
-    sent, http = asyncio.run(_post_on_schedule(infra, rate, seconds))
-    accepted = {cid: t for cid, t, status in sent if status in (200, 202)}
-    seen = _visible(infra, accepted, timeout=120 + seconds * 4)
-    to_dispatched = [(d - accepted[c]) * 1000 for c, (d, _) in seen.items() if d is not None]
+    watch = Watch(infra.database_url, timeout=120 + seconds * 4)
+    sent, http = asyncio.run(_post_on_schedule(infra, rate, seconds, watch.wanted))
+    accepted = dict(watch.wanted)
+    seen = watch.result()
+    to_dispatched = [(_wall(d) - accepted[c]) * 1000 for c, (d, _) in seen.items()
+                     if d is not None]
     to_visible = [(v - accepted[c]) * 1000 for c, (_, v) in seen.items()]
     key = f"at_{rate}"
     return {
@@ -153,10 +161,12 @@ def offered_load(infra: BenchInfra, rate: int, seconds: float) -> dict[str, Any]
     }
 
 
-async def _post_on_schedule(infra: BenchInfra, rate: int, seconds: float
+async def _post_on_schedule(infra: BenchInfra, rate: int, seconds: float,
+                            accepted: dict[str, float],
                             ) -> tuple[list[tuple[str, float, int]], list[float]]:
     """Open loop: request i leaves at start + i/rate. Returns (case id, sent, status) with
-    the wall-clock send time (comparable with stored event times), and HTTP durations.
+    the wall-clock send time (comparable with stored event times), and HTTP durations;
+    each accepted case goes into `accepted` (case id -> sent) as its answer arrives.
     aiohttp, not httpx: the load generator shares the two cores with the services, and
     httpx spent about a third of a core at 100 requests/s."""
     headers = {"Authorization": f"Bearer {infra.token('grid_worker', 'bench-gw')}"}
@@ -179,6 +189,8 @@ async def _post_on_schedule(infra: BenchInfra, rate: int, seconds: float
                 return
             http_ms.append((time.perf_counter() - t0) * 1000)
             results.append((answer.get("case_id", ""), sent, status))
+            if status in (200, 202):
+                accepted[answer["case_id"]] = sent
 
         rng = random.Random(rate)
         bodies = [{**synthetic_report(rng), "external_ref": f"lat-{rate}-{uuid.uuid4()}"}
@@ -190,27 +202,6 @@ async def _post_on_schedule(infra: BenchInfra, rate: int, seconds: float
             tasks.append(asyncio.create_task(post(body)))
         await asyncio.gather(*tasks)
     return results, http_ms
-
-
-def _visible(infra: BenchInfra, accepted: dict[str, float],
-             timeout: float) -> dict[str, tuple[float | None, float]]:
-    """case id -> (dispatched_at, first seen settled in the read model), wall clock."""
-    pending = set(accepted)
-    seen: dict[str, tuple[float | None, float]] = {}
-    deadline = time.monotonic() + timeout
-    with psycopg.connect(infra.database_url, autocommit=True) as c:
-        while pending and time.monotonic() < deadline:
-            rows = c.execute(
-                "SELECT case_id, dispatched_at FROM projections.rm_cases "
-                "WHERE status NOT IN ('reported', 'registered') AND case_id = ANY(%(ids)s) "
-                "UNION ALL SELECT report_case_id, NULL FROM projections.rm_case_aliases "
-                "WHERE report_case_id = ANY(%(ids)s)", {"ids": list(pending)}).fetchall()
-            now = time.time()
-            for case_id, dispatched_at in rows:  # no dispatch time: merged, or in review
-                seen[case_id] = (_wall(dispatched_at) if dispatched_at else None, now)
-                pending.discard(case_id)
-            time.sleep(0.025)
-    return seen
 
 
 def _wall(dt: datetime) -> float:

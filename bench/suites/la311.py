@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from bench.stack import BenchInfra, percentile
+from bench.stack import BenchInfra, Watch, percentile
 from govctl.processes import REPO
 from shared.places.la311 import APCS, district_code
 
@@ -127,9 +127,11 @@ class Replay:
 
     def paced(self, batch: list[tuple[float, Any, dict[str, str]]],
               speed: int) -> dict[str, Any]:
-        submitted = asyncio.run(self._submit_on_schedule(batch, speed))
-        seen = self._visible(submitted, timeout=300)
-        latencies = [(seen[c] - t) * 1000 for c, t in submitted.items() if c in seen]
+        watch = Watch(self.infra.database_url, timeout=300 + WALL_SECONDS)
+        asyncio.run(self._submit_on_schedule(batch, speed, watch.wanted))
+        submitted = dict(watch.wanted)
+        seen = watch.result()
+        latencies = [(seen[c][1] - t) * 1000 for c, t in submitted.items() if c in seen]
         key = f"la311_{speed}x"
         return {f"{key}_rows": len(batch),
                 f"{key}_offered_rows_per_s": round(len(batch) / WALL_SECONDS, 2),
@@ -138,12 +140,11 @@ class Replay:
                 f"{key}_visible_p99_ms": percentile(latencies, 99)}
 
     async def _submit_on_schedule(self, batch: list[tuple[float, Any, dict[str, str]]],
-                                  speed: int) -> dict[str, float]:
+                                  speed: int, submitted: dict[str, float]) -> None:
         """Each row leaves when its CreatedDate, sped up, comes due; rows due together
-        go in one transaction."""
-        submitted: dict[str, float] = {}
+        go in one transaction. Each goes into `submitted` (id -> when) once recorded."""
         if not batch:
-            return submitted
+            return
         origin, start = batch[0][0], time.perf_counter()
         i = 0
         while i < len(batch):
@@ -159,7 +160,6 @@ class Replay:
                 submitted[str(d.report_id)] = now
             i += len(due)
         self.sent |= set(submitted)
-        return submitted
 
     def flat_out(self) -> dict[str, Any]:
         rest = [r for r in self.rows if str(r[1].report_id) not in self.sent]
@@ -167,32 +167,14 @@ class Replay:
         for lo in range(0, len(rest), 500):
             self.app.receive_many([d for _, d, _ in rest[lo:lo + 500]])
         recorded = time.perf_counter() - began
-        ids = {str(d.report_id): 0.0 for _, d, _ in rest}
-        seen = self._visible(ids, timeout=900)
+        watch = Watch(self.infra.database_url, timeout=900, every=0.05)
+        watch.wanted.update({str(d.report_id): 0.0 for _, d, _ in rest})
+        seen = watch.result()
         elapsed = time.perf_counter() - began
-        self.sent |= set(ids)
+        self.sent |= set(watch.wanted)
         return {"la311_flat_out_rows": len(rest),
                 "la311_intake_rows_per_s": round(len(rest) / recorded, 1),
                 "la311_end_to_end_rows_per_s": round(len(seen) / elapsed, 1)}
-
-    def _visible(self, ids: dict[str, float], timeout: float) -> dict[str, float]:
-        """report id -> when the read model first showed it settled: its case past
-        `registered` (dispatched, or held for review), or merged into another case."""
-        pending, seen = set(ids), {}
-        deadline = time.monotonic() + timeout
-        with psycopg.connect(self.infra.database_url, autocommit=True) as c:
-            while pending and time.monotonic() < deadline:
-                rows = c.execute(
-                    "SELECT case_id FROM projections.rm_cases WHERE case_id = ANY(%(ids)s) "
-                    "AND status NOT IN ('reported', 'registered') "
-                    "UNION SELECT report_case_id FROM projections.rm_case_aliases "
-                    "WHERE report_case_id = ANY(%(ids)s)", {"ids": list(pending)}).fetchall()
-                now = time.time()
-                for (case_id,) in rows:
-                    seen[case_id] = now
-                    pending.discard(case_id)
-                time.sleep(0.05)
-        return seen
 
     def check(self) -> dict[str, Any]:
         return {**self._routing(), **self._counts()}

@@ -35,6 +35,17 @@ ATTACHMENT = r"^(att|photo|https?)://[^\s]{1,290}$"
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """No text of a report may hold NUL (PostgreSQL's text cannot): refused here, on
+        HTTP and on the channels' topics alike, not later by a table."""
+        texts = value if isinstance(value, list | tuple) else (
+            value.values() if isinstance(value, dict) else (value,))
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
+            raise ValueError("must not contain NUL characters")
+        return value
+
 
 class PersonIn(_Model):
     """A citizen's personal data as a channel sends it over HTTP (never stored as is)."""

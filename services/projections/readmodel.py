@@ -13,7 +13,16 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, inspect, select, update
+from sqlalchemy import (
+    Engine,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 
 from services.projections import queries as q
@@ -57,10 +66,19 @@ class CaseReadModel:
         return int(row[0]) if row else 0
 
     def process_batch(self, messages: Sequence[Inbound]) -> bool:
-        last = messages[-1]
+        return self.process_partitions([messages])[0]
+
+    def process_partitions(self, batches: Sequence[Sequence[Inbound]]) -> list[bool]:
+        """Several partitions' batches in one transaction, each with its tracking row; a
+        redelivered one (its row already past it) is left out. The read model's result
+        does not depend on the order the batches are applied in (apply.py)."""
         with self.engine.begin() as c:
-            if not self._advance(c, f"{last.topic}:{last.partition}", last.offset + 1):
-                return False
+            recorded = self._advance_all(c, {f"{b[-1].topic}:{b[-1].partition}":
+                                             b[-1].offset + 1 for b in batches})
+            messages = [m for b in batches if recorded[f"{b[-1].topic}:{b[-1].partition}"]
+                        for m in b]
+            if not messages:
+                return [False] * len(batches)
             events = [m.event for m in messages if m.event]
             batch = Batch(c, self._known_event_ids(c, events))
             batch.preload(events)
@@ -72,7 +90,7 @@ class CaseReadModel:
             batch.flush(self.engine.dialect.name, self.pending_counts)
         for listener in self.listeners:
             listener(batch.changes)
-        return True
+        return [recorded[f"{b[-1].topic}:{b[-1].partition}"] for b in batches]
 
     def health_check(self) -> None:
         for engine in {self.engine, self.reader}:
@@ -92,17 +110,23 @@ class CaseReadModel:
 
     # -- writing --------------------------------------------------------------------------
 
-    def _advance(self, c: Connection, name: str, position: int) -> bool:
-        """Move the tracking row strictly forward, or report a redelivered batch."""
-        current = c.execute(select(t.tracking.c.position).where(t.tracking.c.name == name)
-                            .with_for_update()).first()
-        if current is None:
-            c.execute(t.tracking.insert().values(name=name, position=position))
-            return True
-        if current[0] >= position:
-            return False
-        c.execute(update(t.tracking).where(t.tracking.c.name == name).values(position=position))
-        return True
+    @staticmethod
+    def _advance_all(c: Connection, positions: dict[str, int]) -> dict[str, bool]:
+        """Move each tracking row strictly forward (topic:partition -> next offset); False
+        for a redelivered batch, whose row is already there. Locked until commit."""
+        current = dict(c.execute(select(t.tracking.c.name, t.tracking.c.position)
+                                 .where(t.tracking.c.name.in_(list(positions)))
+                                 .with_for_update()).all())
+        moved = {name: current.get(name, -1) < position for name, position in positions.items()}
+        new = [{"name": n, "position": p} for n, p in positions.items() if n not in current]
+        ahead = [{"_name": n, "position": p} for n, p in positions.items()
+                 if n in current and moved[n]]
+        if new:
+            c.execute(t.tracking.insert(), new)
+        if ahead:
+            c.execute(update(t.tracking).where(t.tracking.c.name == bindparam("_name"))
+                      .values(position=bindparam("position")), ahead)
+        return moved
 
     @staticmethod
     def _known_event_ids(c: Connection, events: list[IntegrationEvent]) -> set[str]:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -26,6 +26,7 @@ from shared.runtime.resilience import retrying
 from shared.runtime.store import Inbound
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_CONFLICT_RETRIES = 20
 # Kafka's committed offsets are only a hint (lag monitoring, KEDA): sent once a second for
@@ -38,6 +39,15 @@ class Sink(Protocol):
 
     def tracked_position(self, topic: str, partition: int) -> int: ...
     def process_batch(self, messages: Sequence[Inbound]) -> bool: ...
+
+
+@runtime_checkable
+class PollSink(Sink, Protocol):
+    """A sink that records a whole poll, every partition's batch with its own tracking row,
+    in one transaction (the read model: its tracking is a table of its own). An event
+    store records one tracking row per recording, so a service application cannot."""
+
+    def process_partitions(self, batches: Sequence[Sequence[Inbound]]) -> list[bool]: ...
 
 
 # A topic whose messages are not integration events (e.g. a channel's intake topic) has
@@ -87,6 +97,7 @@ class BatchConsumer:
         fetch_max_wait_ms: int = 500,
     ) -> None:
         self.sink = sink
+        self.whole_polls = isinstance(sink, PollSink)
         self.parsers = dict(parsers or {})
         self.topics = tuple(topics)
         self.service = service
@@ -126,38 +137,69 @@ class BatchConsumer:
             batches = await self.consumer.getmany(
                 timeout_ms=self.poll_ms, max_records=self.max_records
             )
-            for tp, records in batches.items():
-                await self.handle_partition_batch(tp, records)
+            if self.whole_polls:
+                await self.handle_poll(batches)
+            else:
+                for tp, records in batches.items():
+                    await self.handle_partition_batch(tp, records)
             if self.hints and time.monotonic() - self.hinted >= HINT_EVERY_S:
                 await self._commit_hints()
 
     async def handle_partition_batch(
         self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
     ) -> None:
-        if tp not in self.positions:  # revoked while this batch was in flight
+        messages = self._fresh(tp, records)
+        if not messages:
             return
+        started = time.perf_counter()
+        recorded = await retrying(lambda: self._record(self.sink.process_batch, messages),
+                                  "record batch")
+        BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        self._moved(tp, messages, recorded)
+
+    async def handle_poll(
+        self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        """Every partition's batch of one poll, recorded together (a PollSink): under a
+        light load a poll brings one message from each of many partitions, and a
+        transaction each was most of what a read model spent."""
+        fresh = {tp: m for tp, records in batches.items() if (m := self._fresh(tp, records))}
+        if not fresh:
+            return
+        started = time.perf_counter()
+        sink = self.sink
+        assert isinstance(sink, PollSink)
+        recorded = await retrying(
+            lambda: self._record(sink.process_partitions, list(fresh.values())), "record poll")
+        BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        for (tp, messages), ok in zip(fresh.items(), recorded, strict=True):
+            self._moved(tp, messages, ok)
+
+    def _fresh(self, tp: TopicPartition,
+               records: list[ConsumerRecord[bytes, bytes]]) -> list[Inbound]:
+        """The records past the tracked position, parsed; none if the partition was revoked
+        while they were in flight."""
+        if tp not in self.positions:
+            return []
         CONSUMED.labels(self.service, tp.topic).inc(len(records))
         fresh = [r for r in records if r.offset >= self.positions[tp]]
         SKIPPED.labels(self.service, tp.topic).inc(len(records) - len(fresh))
-        if not fresh:
-            return
-        messages = [to_inbound(r, self.parsers) for r in fresh]
-        started = time.perf_counter()
-        recorded = await retrying(lambda: self._record(messages), "record batch")
-        BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
+        return [to_inbound(r, self.parsers) for r in fresh]
+
+    def _moved(self, tp: TopicPartition, messages: list[Inbound], recorded: bool) -> None:
         if recorded:
             APPLIED.labels(self.service, tp.topic).inc(len(messages))
-        next_offset = fresh[-1].offset + 1
+        next_offset = messages[-1].offset + 1
         self.positions[tp] = next_offset
         self.hints[tp] = next_offset
 
-    async def _record(self, messages: list[Inbound]) -> bool:
-        """Record the batch; on a concurrent write to one of its aggregates (or, in a read
+    async def _record(self, process: Callable[[Any], T], batch: Any) -> T:
+        """Record a batch; on a concurrent write to one of its aggregates (or, in a read
         model, to one of its rows: another instance inserted the same new case from another
         topic's partition), retry it against what is stored now."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             try:
-                return await asyncio.to_thread(self.sink.process_batch, messages)
+                return await asyncio.to_thread(process, batch)
             except (IntegrityError, RowConflict):
                 log.info("write conflict, retrying batch", extra={"attempt": attempt})
                 await asyncio.sleep(0.01 * (attempt + 1))

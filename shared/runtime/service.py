@@ -153,8 +153,53 @@ class Runtime:
         return checks
 
 
+class RefuseNul:
+    """Refuses a request whose path, query or JSON body carries a NUL character (422).
+    No text here may hold one, and PostgreSQL's text columns cannot: let through, it failed
+    deep inside a query as a 500, or later in a consumer. Binary bodies (photos) pass."""
+
+    ANSWER = JSONResponse({"detail": [{"loc": ["request"], "type": "value_error",
+                                       "msg": "NUL characters are not allowed"}]},
+                          status_code=422)
+    # JSON bodies are small (intake refuses more than 64 KiB with a 413 of its own); a
+    # longer one is scanned this far and the rest streams on untouched.
+    SCAN_BYTES = 1 << 20
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"")
+        if "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query:
+            await self.ANSWER(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        if not headers.get(b"content-type", b"").startswith(b"application/json"):
+            await self.app(scope, receive, send)
+            return
+        body, messages = b"", []
+        while len(body) <= self.SCAN_BYTES:  # read ahead, then replay to the app
+            message = await receive()
+            messages.append(message)
+            body += message.get("body", b"")
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        if b"\\u0000" in body:
+            await self.ANSWER(scope, receive, send)
+            return
+
+        async def replay() -> Any:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
 def create_http_app(spec: ServiceSpec, runtime: Runtime) -> FastAPI:
     app = FastAPI(title=spec.title or spec.name, version="0.1.0")
+    app.add_middleware(RefuseNul)
     app.state.runtime = runtime
     for router in spec.routers:
         app.include_router(router)

@@ -36,7 +36,7 @@ def record(sink: RacingSink) -> bool:
         consumer = BatchConsumer(sink, ["t"], bootstrap_servers="127.0.0.1:1", group_id="g",
                                  service="test")
         try:
-            return await consumer._record([Inbound("t", 0, 0, None, "x")])
+            return await consumer._record(sink.process_batch, [Inbound("t", 0, 0, None, "x")])
         finally:
             await consumer.stop()
 

@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from services.intake.application import IntakeApplication
-from services.intake.bootstrap import SPEC
-from services.intake.settings import IntakeSettings
 from shared.runtime.auth import issue_token
-from shared.runtime.service import create_http_app
 from tests.browser.test_pages import tiny_png
+from tests.unit.intake_http import SECRET, intake_test_client
 
-SECRET = "s" * 40
 UNIT = "350302001001001001"
 
 
 @pytest.fixture
 def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("GOV_AUTH_SECRET", SECRET)
-    settings = IntakeSettings(service_name="intake", data_dir=tmp_path)
-    app = IntakeApplication(settings)
-    http = create_http_app(SPEC, types.SimpleNamespace(sink=app, settings=settings))  # type: ignore[arg-type]
-    yield TestClient(http)
-    app.close()
+    yield from intake_test_client(tmp_path, monkeypatch)
 
 
 def bearer(role: str, place: str) -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from services.intake.application import IntakeApplication
 from services.intake.channels import (
@@ -104,6 +105,17 @@ def test_plain_personal_data_is_refused_on_kafka() -> None:
     with pytest.raises(ContractError, match="sealed for intake") as caught:
         topic_parser(Channel.HOTLINE_12345)(json.dumps(hotline()).encode())
     assert PHONE not in str(caught.value)
+
+
+def test_a_nul_character_in_any_text_is_refused_on_http_and_on_kafka(
+        app: IntakeApplication) -> None:
+    with pytest.raises(ValidationError, match="NUL"):
+        HotlineTransfer.model_validate(hotline(content="油烟\x00很大"))
+    with pytest.raises(ValidationError, match="NUL"):
+        HotlineTransfer.model_validate(hotline(attachments=["ok", "a\x00b"]))
+    raw = sealed_hotline(app, "GD-NUL", content="油烟\x00很大")
+    with pytest.raises(ContractError, match="NUL"):
+        topic_parser(Channel.HOTLINE_12345)(raw)
 
 
 def inbound(topic: str, offset: int, value: bytes, channel: Channel) -> Inbound:

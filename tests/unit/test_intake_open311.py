@@ -3,7 +3,6 @@ spec's field names, form-encoded POST with api_key, filters, tokens and errors."
 
 from __future__ import annotations
 
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,13 +11,9 @@ from xml.etree import ElementTree as ET
 import pytest
 from fastapi.testclient import TestClient
 
-from services.intake.application import IntakeApplication
-from services.intake.bootstrap import SPEC
-from services.intake.settings import IntakeSettings
 from shared.runtime.auth import issue_token
-from shared.runtime.service import create_http_app
+from tests.unit.intake_http import SECRET, intake_test_client
 
-SECRET = "s" * 40
 REQUEST_FIELDS = {"service_request_id", "status", "status_notes", "service_name", "service_code",
                   "description", "agency_responsible", "service_notice", "requested_datetime",
                   "updated_datetime", "expected_datetime", "address", "address_id", "zipcode",
@@ -27,12 +22,7 @@ REQUEST_FIELDS = {"service_request_id", "status", "status_notes", "service_name"
 
 @pytest.fixture
 def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    monkeypatch.setenv("GOV_AUTH_SECRET", SECRET)
-    settings = IntakeSettings(service_name="intake", data_dir=tmp_path)
-    app = IntakeApplication(settings)
-    http = create_http_app(SPEC, types.SimpleNamespace(sink=app, settings=settings))  # type: ignore[arg-type]
-    yield TestClient(http)
-    app.close()
+    yield from intake_test_client(tmp_path, monkeypatch)
 
 
 def key(place: str = "350300") -> str:

@@ -204,6 +204,25 @@ def test_a_redelivered_batch_or_republished_event_changes_nothing(
     assert model.snapshot() == before
 
 
+def test_one_poll_of_several_partitions_is_recorded_together(tmp_path: Path) -> None:
+    """A poll's batches of every topic in one transaction: the same tables as one batch at a
+    time, and a redelivered partition's batch is left out while the others are applied."""
+    log, _ = city_story()
+    by_topic: dict[str, list[Inbound]] = {}
+    for m in log.messages:
+        by_topic.setdefault(m.topic, []).append(m)
+    one_by_one = CaseReadModel(ServiceSettings(service_name="one", data_dir=tmp_path))
+    log.feed(one_by_one)
+    polled = CaseReadModel(ServiceSettings(service_name="polled", data_dir=tmp_path))
+    intake, *others = by_topic.values()
+    assert polled.process_partitions([intake]) == [True]
+    # intake's batch comes again (a redelivery) beside the other topics' first batches
+    assert polled.process_partitions([intake, *others]) == [False] + [True] * len(others)
+    assert polled.snapshot() == one_by_one.snapshot()
+    assert polled.process_partitions([intake, *others]) == [False] * (1 + len(others))
+    assert polled.snapshot() == one_by_one.snapshot()
+
+
 def test_lists_filter_and_stay_inside_the_scope(model: CaseReadModel) -> None:
     log, ids = city_story()
     log.feed(model)
