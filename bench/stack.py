@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import shapely
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
@@ -263,11 +264,24 @@ async def _ensure_topics_retrying(bootstrap: str) -> None:
 
 
 @cache
-def _unit_points() -> tuple[tuple[float, float], ...]:
-    from shared.places.demo import load_demo_registry
+def _grid_shapes() -> tuple[Any, ...]:
     from shared.places.model import Level
 
-    return tuple(p.point for p in load_demo_registry().by_level(Level.UNIT) if p.point)
+    return tuple(g.geometry.to_shape() for g in _registry().by_level(Level.GRID) if g.geometry)
+
+
+def _spot(rng: random.Random) -> tuple[float, float]:
+    """A point drawn evenly inside a random grid. (Reports on the units' own points, a few
+    metres apart, put most of a dense run beside a same-category case: the matcher sent
+    36% of 9,000 to review; spread over the grids, 8%.)"""
+    shape = rng.choice(_grid_shapes())
+    minx, miny, maxx, maxy = shape.bounds
+    for _ in range(50):
+        lon, lat = rng.uniform(minx, maxx), rng.uniform(miny, maxy)
+        if shapely.contains_xy(shape, lon, lat):
+            return lon, lat
+    point = shape.representative_point()
+    return point.x, point.y
 
 
 @cache
@@ -278,17 +292,14 @@ def _registry() -> Any:
 
 
 def synthetic_report(rng: random.Random) -> dict[str, Any]:
-    """A distinct report somewhere in the demo city: a random unit's spot, a random category,
-    and text no other report shares, so the dedup matcher registers it as a new case. Not
-    even the category's name: every report of a category would share it, and on a city
-    already holding thousands of bench cases that shared title made the matcher send most
-    reports near a same-category case to review (a person), never to dispatch."""
-    lon, lat = rng.choice(_unit_points())
+    """A distinct report in the demo city: a spot in a random grid, a random category, and
+    text no other report shares (not even its category's name), so that the dedup matcher
+    registers nearly every one as a new case rather than queue it for review."""
+    lon, lat = _spot(rng)
     category = rng.choice(sorted(categories()))
     words = "".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(30))
     return {"category": category, "title": words[:6], "description": words[6:],
-            "location": {"lon": round(lon + rng.uniform(-2e-4, 2e-4), 6),
-                         "lat": round(lat + rng.uniform(-2e-4, 2e-4), 6)}}
+            "location": {"lon": round(lon, 6), "lat": round(lat, 6)}}
 
 
 def case_reported(ref: str, rng: random.Random) -> CaseReported:
