@@ -17,6 +17,7 @@ import math
 import os
 import pkgutil
 import platform
+import shutil
 import signal
 import sys
 import time
@@ -82,7 +83,10 @@ def main(argv: list[str]) -> int:
     names = argv or suite_names()
     RESULTS.mkdir(parents=True, exist_ok=True)
     scratch = RESULTS / "scratch"
-    scratch.mkdir(exist_ok=True)
+    # Fresh each run: a suite's embedded stores kept from the last run hold tracking rows
+    # at the offsets this run feeds again, and would record nothing (supervision did).
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir()
     ctx = BenchContext(scratch=scratch)
     if argv:  # named suites only: update their figures in the last full report
         ctx.figures.update(_previous_figures())
