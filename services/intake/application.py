@@ -270,6 +270,12 @@ class IntakeApplication(ServiceApplication):
 
     def place_manually(self, rid: uuid.UUID, place_code: str | None,
                        location: Location | None, actor: Actor) -> Report:
+        """人工定位. Raises NotFoundError, DomainError (outside every grid, already placed),
+        UnknownPlace; redone if the case moved on meanwhile (`_retried`)."""
+        return self._retried(lambda: self._place(rid, place_code, location, actor))
+
+    def _place(self, rid: uuid.UUID, place_code: str | None, location: Location | None,
+               actor: Actor) -> Report:
         report = self.get_report(rid)
         if report is None:
             raise NotFoundError("report", rid)
