@@ -72,10 +72,11 @@ class CaseReadModel:
         """Several partitions' batches in one transaction, each with its tracking row; a
         redelivered one (its row already past it) is left out. The read model's result
         does not depend on the order the batches are applied in (apply.py)."""
+        names = [f"{b[-1].topic}:{b[-1].partition}" for b in batches]
         with self.engine.begin() as c:
-            recorded = self._advance_all(c, {f"{b[-1].topic}:{b[-1].partition}":
-                                             b[-1].offset + 1 for b in batches})
-            messages = [m for b in batches if recorded[f"{b[-1].topic}:{b[-1].partition}"]
+            recorded = self._advance_all(c, {name: b[-1].offset + 1
+                                             for name, b in zip(names, batches, strict=True)})
+            messages = [m for name, b in zip(names, batches, strict=True) if recorded[name]
                         for m in b]
             if not messages:
                 return [False] * len(batches)
@@ -90,7 +91,7 @@ class CaseReadModel:
             batch.flush(self.engine.dialect.name, self.pending_counts)
         for listener in self.listeners:
             listener(batch.changes)
-        return [recorded[f"{b[-1].topic}:{b[-1].partition}"] for b in batches]
+        return [recorded[name] for name in names]
 
     def health_check(self) -> None:
         for engine in {self.engine, self.reader}:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, cast, runtime_checkable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -167,8 +167,7 @@ class BatchConsumer:
         if not fresh:
             return
         started = time.perf_counter()
-        sink = self.sink
-        assert isinstance(sink, PollSink)
+        sink = cast(PollSink, self.sink)  # checked once, in __init__ (whole_polls)
         recorded = await retrying(
             lambda: self._record(sink.process_partitions, list(fresh.values())), "record poll")
         BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)

@@ -20,11 +20,10 @@ class Recorder:
         self.hold = threading.Event()
 
     def __call__(self, items: Sequence[int]) -> list[int | Exception]:
-        if not self.batches:
-            self.batches.append(list(items))
+        first = not self.batches
+        self.batches.append(list(items))
+        if first:
             self.hold.wait(10)
-        else:
-            self.batches.append(list(items))
         return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
 
 
