@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.dedup.application import DedupApplication
 from services.dedup.domain import CaseFile
 from shared.runtime.auth import Caller, CurrentCaller, require_role
-from shared.runtime.service import application
+from shared.runtime.service import Offset, application
 from shared.runtime.store import NotFoundError
 
 router = APIRouter(prefix="/api/dedup", tags=["dedup"])
@@ -86,7 +86,7 @@ def case_reports(case_id: uuid.UUID, app: App, who: CurrentCaller) -> CaseReport
 @router.get("/review")
 def review_queue(app: App, who: Reviewer,
                  limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                 offset: Annotated[int, Query(ge=0)] = 0) -> ReviewQueue:
+                 offset: Offset = 0) -> ReviewQueue:
     items = [i for i in app.review_queue() if who.can_see(i["report"]["area_path"])]
     return ReviewQueue(total=len(items),
                        items=[_queued(i) for i in items[offset:offset + limit]])

@@ -108,13 +108,13 @@ class DedupApplication(ServiceApplication):
         elif kind == "Closed":
             self.index.close_case(rid, e.at)
 
-    def process_batch(self, messages: Sequence[Inbound]) -> bool:
+    def record_poll(self, batches: Sequence[Sequence[Inbound]]) -> None:
         with self.index_lock:
             self.refresh_index()
             try:
-                return super().process_batch(messages)
+                super().record_poll(batches)
             except BaseException:
-                # The batch was not recorded: forget what it folded in ahead of the log.
+                # The poll was not recorded: forget what it folded in ahead of the log.
                 self.rebuild_index()
                 raise
 

@@ -141,11 +141,11 @@ class DispatchApplication(ServiceApplication):
 
     # -- policy -----------------------------------------------------------------------
 
-    def process_batch(self, messages: Sequence[Inbound]) -> bool:
-        """Reference data is fast-forwarded once per batch, not once per message: a list
-        change recorded meanwhile applies from the next batch on."""
+    def record_poll(self, batches: Sequence[Sequence[Inbound]]) -> None:
+        """Reference data is fast-forwarded once per poll, not once per message: a list
+        change recorded meanwhile applies from the next poll on."""
         self.table()
-        return super().process_batch(messages)
+        super().record_poll(batches)
 
     def on_registered(self, event: CaseRegistered, processing: ProcessingEvent[uuid.UUID]) -> None:
         if self.exists(event.case_id, processing):

@@ -59,11 +59,12 @@ def _field_error(field: str, msg: str) -> HTTPException:
                                        "type": "value_error"}])
 
 
-def accept(app: IntakeApplication, body: Any, who: Caller, response: Response) -> ReportAccepted:
+async def accept(app: IntakeApplication, body: Any, who: Caller,
+                 response: Response) -> ReportAccepted:
     """Normalise, place, record once: shared by every channel's route."""
     try:
         draft: Draft = normalise(body, who.as_actor(), now=datetime.now(UTC), city=who.place)
-        receipt: Receipt = app.receive(draft)
+        receipt: Receipt = await app.receive(draft)
     except CategoryUnknown as exc:
         raise _field_error("category", str(exc)) from None
     except UnknownPlace as exc:
@@ -76,14 +77,14 @@ def accept(app: IntakeApplication, body: Any, who: Caller, response: Response) -
 
 
 @router.post("/reports", status_code=202, response_model=ReportAccepted)
-def submit_report(body: GridReport, app: App, response: Response,
+async def submit_report(body: GridReport, app: App, response: Response,
                   who: Annotated[Caller, Depends(require_role(*REPORTERS))]) -> ReportAccepted:
     """网格员/单元长上报 (grid app)."""
-    return accept(app, body, who, response)
+    return await accept(app, body, who, response)
 
 
 @router.post("/channels/inspection", status_code=202, response_model=ReportAccepted)
-def inspection_finding(
+async def inspection_finding(
         body: InspectionFinding, app: App, response: Response,
         who: Annotated[Caller, Depends(require_role("department_staff", "service"))]
 ) -> ReportAccepted:
@@ -91,34 +92,34 @@ def inspection_finding(
     if who.role == "department_staff" and who.department != body.department:
         raise HTTPException(403, detail=f"you inspect for {who.department}, "
                                         f"not {body.department}")
-    return accept(app, body, who, response)
+    return await accept(app, body, who, response)
 
 
 @router.post("/channels/hotline_12345", status_code=202, response_model=ReportAccepted)
-def hotline_transfer(
+async def hotline_transfer(
         body: HotlineTransfer, app: App, response: Response,
         who: Annotated[Caller, Depends(require_role("hotline_operator", "service"))]
 ) -> ReportAccepted:
     """12345热线转办."""
-    return accept(app, body, who, response)
+    return await accept(app, body, who, response)
 
 
 @router.post("/channels/police", status_code=202, response_model=ReportAccepted)
-def police_incident(
+async def police_incident(
         body: PoliceIncident, app: App, response: Response,
         who: Annotated[Caller, Depends(require_role("service", "dispatcher"))]
 ) -> ReportAccepted:
     """公安非警务警情."""
-    return accept(app, body, who, response)
+    return await accept(app, body, who, response)
 
 
 @router.post("/channels/petition", status_code=202, response_model=ReportAccepted)
-def petition_transfer(
+async def petition_transfer(
         body: PetitionTransfer, app: App, response: Response,
         who: Annotated[Caller, Depends(require_role("service", "dispatcher"))]
 ) -> ReportAccepted:
     """信访转办件."""
-    return accept(app, body, who, response)
+    return await accept(app, body, who, response)
 
 
 @router.get("/channels/pii-key")

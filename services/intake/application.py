@@ -108,11 +108,11 @@ class IntakeApplication(ServiceApplication):
 
     # -- receiving (HTTP) ----------------------------------------------------------------
 
-    def receive(self, draft: Draft) -> Receipt:
+    async def receive(self, draft: Draft) -> Receipt:
         """Record a report once, in one transaction with the reports submitted beside it
         (group commit). Raises UnknownPlace, DomainError (sealed data that does not open);
         a resubmission returns the first receipt and records nothing."""
-        return self.group.submit(draft)
+        return await self.group.submit(draft)
 
     def receive_many(self, drafts: Sequence[Draft]) -> list[Receipt]:
         """A batch in one transaction (bulk import); raises the first draft's error."""

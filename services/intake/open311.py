@@ -162,7 +162,7 @@ async def post_request(fmt: str, request: Request) -> Response:
         _jurisdiction(app, fields.get("jurisdiction_id"))
         draft, token = _draft(fields, who)
         try:
-            receipt = app.receive(draft)
+            receipt = await app.receive(draft)
         except UnknownPlace as exc:
             raise Open311Error(400, f"attribute[unit_code]: {exc}") from None
         notice = "" if receipt.placed else MANUAL_NOTICE

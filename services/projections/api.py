@@ -18,7 +18,7 @@ from services.projections.readmodel import CaseReadModel
 from shared.places import PlaceRegistry, load_demo_registry
 from shared.places.codes import path_within
 from shared.runtime.auth import Caller, CurrentCaller
-from shared.runtime.service import application
+from shared.runtime.service import Offset, application
 from shared.runtime.store import NotFoundError
 
 router = APIRouter(prefix="/api", tags=["read models"])
@@ -91,7 +91,7 @@ def list_cases(
     reported_until: date | None = None,
     order: Literal["updated", "deadline"] = "updated",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CaseList:
     """Cases of the caller's area (or a part of it); department staff see their own
     department's cases only."""

@@ -19,7 +19,7 @@ from services.projections.queries import within
 from services.projections.readmodel import CaseReadModel
 from shared.catalogue import departments
 from shared.runtime.auth import Caller, require_role
-from shared.runtime.service import application
+from shared.runtime.service import Offset, application
 
 router = APIRouter(prefix="/api/departments", tags=["department inbox"])
 Model = Annotated[CaseReadModel, Depends(application)]
@@ -41,7 +41,7 @@ class Inbox(BaseModel):
 @router.get("/{department}/inbox")
 def inbox(department: str, model: Model, who: Reader,
           limit: Annotated[int, Query(ge=1, le=500)] = 100,
-          offset: Annotated[int, Query(ge=0)] = 0) -> Inbox:
+          offset: Offset = 0) -> Inbox:
     if department not in departments():
         raise HTTPException(404, detail=f"no department {department!r}")
     if who.role == "department_staff" and who.department != department:

@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -183,20 +183,22 @@ def _verified(token: str, key: str | None) -> dict[str, Any]:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def caller(request: Request,
-           credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-           ) -> Caller:
-    """FastAPI dependency: the authenticated caller, or 401."""
+async def caller(request: Request,
+                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+                 ) -> Caller:
+    """FastAPI dependency: the authenticated caller, or 401. Async, as every dependency
+    here that neither blocks nor waits: FastAPI runs a sync one on a worker thread, and
+    under load those hand-offs (a few per request) cost more than the request itself."""
     if credentials is None:
         raise HTTPException(401, detail="missing bearer token",
                             headers={"WWW-Authenticate": "Bearer"})
     return decode_token(credentials.credentials)
 
 
-def require_role(*roles: str) -> Callable[..., Caller]:
+def require_role(*roles: str) -> Callable[..., Awaitable[Caller]]:
     """FastAPI dependency factory: the caller, if their role is one of `roles`, else 403."""
 
-    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    async def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
         if who.role not in roles:
             raise HTTPException(403, detail=f"role {who.role} may not do this; "
                                             f"needs one of {', '.join(roles)}")

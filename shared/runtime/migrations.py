@@ -17,16 +17,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
+from eventsourcing.postgres import PostgresDatastore
 from psycopg import Connection
 from psycopg.sql import SQL, Identifier
+
+from shared.runtime.recorders import PostgresPollRecorder
 
 LOCK_FUNCTION = "lock_events_for_insert"
 READ_WRITE = "SELECT, INSERT, UPDATE, DELETE"
 APPEND_ONLY = "SELECT, INSERT"
 
 
-class RuntimeProcessRecorder(PostgresProcessRecorder):
+class RuntimeProcessRecorder(PostgresPollRecorder):
     """The process recorder of a service on a migrated database: same SQL, except that the
     events table is locked through the owner's function (the runtime role may not)."""
 

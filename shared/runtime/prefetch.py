@@ -16,6 +16,7 @@ from typing import Any
 
 from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import Mapper, StoredEvent
+from eventsourcing.sqlite import SQLiteRecorder
 
 
 def prefetch(recorder: Any, mapper: Mapper[uuid.UUID], ids: Collection[uuid.UUID]
@@ -37,7 +38,7 @@ def _select_many(recorder: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[St
     datastore = getattr(recorder, "datastore", None)
     if table is None or datastore is None:  # in-memory stores (unit tests): one by one
         return {i: list(recorder.select_events(i)) for i in ids}
-    if type(recorder).__module__ == "eventsourcing.sqlite":
+    if isinstance(recorder, SQLiteRecorder):
         return _select_sqlite(recorder, datastore, table, ids)
     return _select_postgres(datastore, table, ids)
 

@@ -32,11 +32,12 @@ from shared.runtime.store import DeadLetter, ServiceApplication
 
 log = logging.getLogger(__name__)
 
-# How often a relay asks again whether it still holds its lease, re-reading its published
-# position then: in every cycle, with the lag measured each time, these cost three round
-# trips a batch (the lag is now measured only when a full batch shows it is behind).
-# Holding on a moment too long is harmless: a second relay's copies carry the same event
-# ids, which every consumer drops, and a position moved by the other fails the next mark.
+# How often a relay records how far it has published, asks again whether it still holds
+# its lease, and re-reads its position. In every cycle, these cost three round trips and
+# a transaction a batch, and under a light load a batch is an event or two. Both delays
+# are harmless: a crash republishes at most this long's events and a second relay's
+# copies carry the same event ids, which every consumer drops; a position moved by the
+# other relay fails the next mark.
 CHECK_EVERY_S = 1.0
 
 
@@ -174,6 +175,7 @@ class OutboxRelay:
         self.idle = app.settings.relay_idle_ms / 1000
         self.wakeup = asyncio.Event()
         self.position: int | None = None  # last published notification id; None: ask
+        self.marked: int | None = None  # the position as recorded in the store
         self.checked = -CHECK_EVERY_S  # when the lease was last confirmed (monotonic)
 
     async def run(self) -> None:
@@ -189,10 +191,23 @@ class OutboxRelay:
         now = time.monotonic()
         if now - self.checked < CHECK_EVERY_S:
             return True
+        await self._mark()
         held = await retrying(lambda: asyncio.to_thread(self.lease.acquire), "lease")
         self.checked = now if held else -CHECK_EVERY_S
         self.position = None  # read again: another relay may have moved it meanwhile
         return held
+
+    async def _mark(self) -> None:
+        """Record the position published so far (only after the broker acknowledged)."""
+        if self.position is None or self.position == self.marked:
+            return
+        try:
+            at = self.position
+            await retrying(lambda: asyncio.to_thread(self.app.mark_published, at),
+                           "mark published")
+            self.marked = at
+        except IntegrityError:
+            log.warning("outbox position moved by another relay", extra={"at": self.position})
 
     async def _idle(self) -> None:
         self.wakeup.clear()
@@ -201,7 +216,7 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         if self.position is None:
-            self.position = await asyncio.to_thread(self.app.outbox_position)
+            self.position = self.marked = await asyncio.to_thread(self.app.outbox_position)
         notifications: Sequence[Notification] = await asyncio.to_thread(
             self.app.recorder.select_notifications, self.position + 1, self.batch_size
         )
@@ -213,14 +228,8 @@ class OutboxRelay:
             await self.producer.send(m.topic, m.value, key=m.key, headers=m.headers)
             for m in messages
         ]
-        await asyncio.gather(*acks)  # all acknowledged (acks=all) before marking
-        last = notifications[-1].id
-        self.position = None  # unknown until the mark below is recorded
-        try:
-            await asyncio.to_thread(self.app.mark_published, last)
-            self.position = last
-        except IntegrityError:
-            log.warning("outbox position moved by another relay", extra={"at": last})
+        await asyncio.gather(*acks)  # all acknowledged (acks=all) before moving on
+        last = self.position = notifications[-1].id  # recorded by the next _mark
         PUBLISHED.labels(self.service).inc(len(messages))
         if len(notifications) == self.batch_size:  # behind: how far (else about nothing)
             max_id = await asyncio.to_thread(self.app.recorder.max_notification_id) or 0
@@ -241,5 +250,10 @@ class OutboxRelay:
             return [outgoing(integration.event, t) for t in topics]
         return [outgoing(integration, self.topic)]
 
-    def close(self) -> None:
+    async def stop(self) -> None:
+        """After the run loop: record how far it got (once, best effort: a restart that
+        finds an older position only republishes), then let the lease go."""
+        if self.position is not None and self.position != self.marked:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.app.mark_published, self.position)
         self.lease.release()

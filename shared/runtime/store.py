@@ -20,8 +20,10 @@ from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import EventSourcedProjection
+from eventsourcing.sqlite import SQLiteRecorder
 
 from shared.events import IntegrationEvent
+from shared.runtime import recorders
 from shared.runtime.prefetch import prefetch
 from shared.runtime.settings import ServiceSettings
 
@@ -103,6 +105,7 @@ def persistence_env(settings: ServiceSettings) -> dict[str, str]:
             "SQLITE_DBNAME": str(settings.sqlite_path()),
             "SQLITE_LOCK_TIMEOUT": "30",
             "CREATE_TABLE": "y",
+            "PROCESS_RECORDER_TOPIC": recorders.SQLITE,
         }
     url = urlparse(settings.database_url)
     schema = schema_name(settings.service_name)
@@ -123,6 +126,7 @@ def persistence_env(settings: ServiceSettings) -> dict[str, str]:
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_LOCK_TIMEOUT": "10",
         "CREATE_TABLE": "y",
+        "PROCESS_RECORDER_TOPIC": recorders.POSTGRES,
     }
     if settings.database_migrated:
         return {**env, "CREATE_TABLE": "n",
@@ -180,7 +184,7 @@ def forbid_rewrites(recorder: Any) -> None:
     datastore = getattr(recorder, "datastore", None)
     if table is None or datastore is None:
         return  # in-memory stores (unit tests)
-    if type(recorder).__module__ == "eventsourcing.sqlite":
+    if isinstance(recorder, SQLiteRecorder):
         with datastore.transaction(commit=True) as cursor:
             for op in ("UPDATE", "DELETE"):
                 cursor.execute(f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE "
@@ -202,11 +206,20 @@ def forbid_rewrites(recorder: Any) -> None:
                        f"{target} FOR EACH STATEMENT EXECUTE FUNCTION {refuse}()")
 
 
+def _tracking(batch: Sequence[Inbound]) -> Tracking:
+    """A partition's tracking row: topic:partition -> the next offset to consume."""
+    last = batch[-1]
+    return Tracking(f"{last.topic}:{last.partition}", last.offset + 1)
+
+
 class BatchProcessing(ProcessingEvent[uuid.UUID]):
     """A consumed batch's unit of work, with the aggregates it reads loaded up front."""
 
-    def __init__(self, tracking: Tracking) -> None:
+    def __init__(self, tracking: Tracking, more: Sequence[Tracking] = ()) -> None:
         super().__init__(tracking=tracking)
+        # The other partitions' rows of a poll, recorded in the same transaction
+        # (shared/runtime/recorders.py).
+        self.saved_kwargs["more_tracking"] = list(more)
         self.asked: set[uuid.UUID] = set()
         self.prefetched: dict[uuid.UUID, Any] = {}
 
@@ -241,26 +254,43 @@ class ServiceApplication(EventSourcedProjection[uuid.UUID]):
         return self.recorder.max_tracking_id(f"{topic}:{partition}") or 0
 
     def process_batch(self, messages: Sequence[Inbound]) -> bool:
-        """Apply one partition batch and record it with its tracking row in one transaction.
+        """One partition batch: see `process_partitions`."""
+        return self.process_partitions([messages])[0]
 
-        Returns False when the batch had already been recorded (a redelivery).
-        Raises IntegrityError on a concurrent write to the same aggregate: the caller
-        retries the batch against fresh state.
+    def process_partitions(self, batches: Sequence[Sequence[Inbound]]) -> list[bool]:
+        """Apply one poll (a batch per partition) and record it with a tracking row per
+        partition in one transaction: under a light load a poll brings a message or two
+        from each of many partitions, and a transaction each was most of the cost.
+
+        Returns, per batch, False when it had already been recorded (a redelivery after a
+        rebalance); the others are recorded without it. Raises IntegrityError on a
+        concurrent write to the same aggregate: the caller retries against fresh state.
         """
-        last = messages[-1]
-        tracking = Tracking(f"{last.topic}:{last.partition}", last.offset + 1)
-        processing = BatchProcessing(tracking=tracking)
+        todo = list(range(len(batches)))
+        while todo:
+            try:
+                self.record_poll([batches[i] for i in todo])
+                break
+            except IntegrityError:
+                fresh = [i for i in todo if not self._recorded(batches[i])]
+                if len(fresh) == len(todo):
+                    raise
+                todo = fresh
+        return [i in todo for i in range(len(batches))]
+
+    def record_poll(self, batches: Sequence[Sequence[Inbound]]) -> None:
+        """One attempt: every batch applied in order, then one transaction."""
+        trackings = [_tracking(b) for b in batches]
+        processing = BatchProcessing(tracking=trackings[0], more=trackings[1:])
+        messages = [m for b in batches for m in b]
         processing.prefetch(self, self.batch_aggregate_ids(messages))
         for message in messages:
             self._apply(message, processing)
-        try:
-            recordings = self._record(processing)
-        except IntegrityError:
-            if self.tracked_position(last.topic, last.partition) >= tracking.notification_id:
-                return False
-            raise
-        self._notify(recordings)
-        return True
+        self._notify(self._record(processing))
+
+    def _recorded(self, batch: Sequence[Inbound]) -> bool:
+        last = batch[-1]
+        return self.tracked_position(last.topic, last.partition) > last.offset
 
     def _apply(self, message: Inbound, processing: ProcessingEvent[uuid.UUID]) -> None:
         if message.event is None:

@@ -11,6 +11,7 @@ from eventsourcing.utils import resolve_topic
 from services.projections import rls
 from services.projections import tables as t
 from shared.runtime.migrations import RuntimeProcessRecorder
+from shared.runtime.recorders import PostgresPollRecorder, SQLitePollRecorder
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.store import persistence_env
 
@@ -24,12 +25,13 @@ def test_a_migrated_service_creates_nothing_and_locks_through_the_owners_functio
     assert env["CREATE_TABLE"] == "n"
     assert env["POSTGRES_USER"] == "gov_service" and env["POSTGRES_SCHEMA"] == "dispatch"
     assert resolve_topic(env["PROCESS_RECORDER_TOPIC"]) is RuntimeProcessRecorder
+    assert issubclass(RuntimeProcessRecorder, PostgresPollRecorder)  # whole polls too
 
 
-def test_sqlite_stays_as_it_was(tmp_path: Path) -> None:
+def test_sqlite_creates_its_tables_and_records_whole_polls(tmp_path: Path) -> None:
     env = persistence_env(ServiceSettings(service_name="dispatch", data_dir=tmp_path))
     assert env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite" and env["CREATE_TABLE"] == "y"
-    assert "PROCESS_RECORDER_TOPIC" not in env
+    assert resolve_topic(env["PROCESS_RECORDER_TOPIC"]) is SQLitePollRecorder
 
 
 def test_the_writer_url_serves_only_the_writer() -> None:

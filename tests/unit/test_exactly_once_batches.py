@@ -53,6 +53,25 @@ def test_a_batch_records_its_effects_and_tracking_once(app: DedupApplication) ->
     assert app.recorder.max_notification_id() == recorded
 
 
+def test_a_poll_records_every_partition_in_one_go_and_skips_a_redelivered_one(
+        app: DedupApplication) -> None:
+    first = [Inbound(TOPIC, 0, 0, reported(10))]
+    assert app.process_batch(first) is True
+    recorded = app.recorder.max_notification_id()
+    # A poll after a rebalance: partition 0 again (recorded by now), 1 and 2 are new.
+    others = [[Inbound(TOPIC, p, 0, reported(10 + p)), Inbound(TOPIC, p, 1, reported(20 + p))]
+              for p in (1, 2)]
+    assert app.process_partitions([first, *others]) == [False, True, True]
+    assert [app.tracked_position(TOPIC, p) for p in (0, 1, 2)] == [1, 2, 2]
+    received = [n for n in app.recorder.select_notifications((recorded or 0) + 1, 100)
+                if n.topic.endswith("Received")]
+    assert len(received) == 4  # the two new partitions' reports, none of partition 0's
+    # The whole poll again: nothing is recorded twice.
+    top = app.recorder.max_notification_id()
+    assert app.process_partitions([first, *others]) == [False, False, False]
+    assert app.recorder.max_notification_id() == top
+
+
 def test_a_republished_event_at_a_new_offset_changes_nothing(app: DedupApplication) -> None:
     event = reported(1)
     app.process_batch(batch([event]))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 from collections.abc import Sequence
 
 import pytest
@@ -12,45 +12,46 @@ from shared.runtime.groupcommit import GroupCommit
 
 
 class Recorder:
-    """Records batches; the first one blocks until `hold` is released, so the requests
-    that arrive meanwhile must queue behind it."""
+    """Records batches (on the group's worker thread); the first one blocks until `hold`
+    is released, so the requests that arrive meanwhile must queue behind it."""
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
         self.hold = threading.Event()
+        self.started = threading.Event()
 
     def __call__(self, items: Sequence[int]) -> list[int | Exception]:
         first = not self.batches
         self.batches.append(list(items))
         if first:
+            self.started.set()
             self.hold.wait(10)
         return [ValueError(f"odd {i}") if i % 2 else i * 10 for i in items]
 
 
+async def outcome(group: GroupCommit[int, int], i: int) -> object:
+    try:
+        return await group.submit(i)
+    except ValueError as exc:
+        return str(exc)
+
+
 def submit_all(group: GroupCommit[int, int], recorder: Recorder,
                items: list[int]) -> dict[int, object]:
-    """Submit every item from its own thread, the first one leading a held recording
-    while the others queue; then release it and collect each thread's outcome."""
-    results: dict[int, object] = {}
+    """The first item leads a held recording; the others queue meanwhile; then release
+    it and collect each request's outcome."""
 
-    def one(i: int) -> None:
-        try:
-            results[i] = group.submit(i)
-        except ValueError as exc:
-            results[i] = str(exc)
+    async def run() -> dict[int, object]:
+        first = asyncio.create_task(outcome(group, items[0]))
+        await asyncio.to_thread(recorder.started.wait, 10)
+        rest = [asyncio.create_task(outcome(group, i)) for i in items[1:]]
+        await asyncio.sleep(0)  # every other request is queued behind the recording
+        assert len(group.waiting) == len(items) - 1
+        recorder.hold.set()
+        results = await asyncio.gather(first, *rest)
+        return dict(zip(items, results, strict=True))
 
-    threads = [threading.Thread(target=one, args=(i,)) for i in items]
-    threads[0].start()
-    while not group.leading:  # the first request leads, and is held in its recording
-        time.sleep(0.001)
-    for t in threads[1:]:
-        t.start()
-    while len(group.waiting) < len(items) - 1:  # everyone else queued behind it
-        time.sleep(0.001)
-    recorder.hold.set()
-    for t in threads:
-        t.join(10)
-    return results
+    return asyncio.run(run())
 
 
 def test_requests_waiting_behind_a_recording_are_recorded_together() -> None:
@@ -58,7 +59,7 @@ def test_requests_waiting_behind_a_recording_are_recorded_together() -> None:
     group: GroupCommit[int, int] = GroupCommit(recorder)
     results = submit_all(group, recorder, [0, 2, 4, 6, 8, 10])
     assert recorder.batches[0] == [0]
-    assert sorted(recorder.batches[1]) == [2, 4, 6, 8, 10]  # one recording for five
+    assert recorder.batches[1] == [2, 4, 6, 8, 10]  # one recording for five
     assert len(recorder.batches) == 2
     assert results == {i: i * 10 for i in (0, 2, 4, 6, 8, 10)}
 
@@ -74,8 +75,7 @@ def test_a_batch_is_bounded_and_the_rest_follow_in_later_batches() -> None:
     recorder = Recorder()
     group: GroupCommit[int, int] = GroupCommit(recorder, limit=2)
     results = submit_all(group, recorder, [0, 2, 4, 6, 8])
-    assert [len(b) for b in recorder.batches] == [1, 2, 2]
-    assert sorted(i for b in recorder.batches for i in b) == [0, 2, 4, 6, 8]
+    assert recorder.batches == [[0], [2, 4], [6, 8]]
     assert results == {i: i * 10 for i in (0, 2, 4, 6, 8)}
 
 
@@ -88,7 +88,29 @@ def test_a_failed_recording_fails_every_request_of_its_batch_and_no_other() -> N
             raise RuntimeError("database gone")
         return list(items)
 
-    group: GroupCommit[int, int] = GroupCommit(record)
-    with pytest.raises(RuntimeError, match="database gone"):
-        group.submit(1)
-    assert group.submit(2) == 2  # the next batch is recorded: nobody is left leading
+    async def run() -> None:
+        group: GroupCommit[int, int] = GroupCommit(record)
+        with pytest.raises(RuntimeError, match="database gone"):
+            await group.submit(1)
+        assert await group.submit(2) == 2  # the next batch is recorded: nothing is stuck
+
+    asyncio.run(run())
+
+
+def test_a_request_given_up_is_still_recorded_and_the_others_answered() -> None:
+    recorder = Recorder()
+    group: GroupCommit[int, int] = GroupCommit(recorder)
+
+    async def run() -> object:
+        first = asyncio.create_task(group.submit(0))
+        await asyncio.to_thread(recorder.started.wait, 10)
+        gone = asyncio.create_task(group.submit(2))
+        kept = asyncio.create_task(group.submit(4))
+        await asyncio.sleep(0)
+        gone.cancel()  # the client disconnected while its report waited
+        recorder.hold.set()
+        await first
+        return await kept
+
+    assert asyncio.run(run()) == 40
+    assert recorder.batches == [[0], [2, 4]]

@@ -36,7 +36,7 @@ def report(app: IntakeApplication, ref: str, caller: dict[str, str]) -> Any:
             "content": "楼下油烟很大", "hotline_category": "生态环境/大气污染/餐饮油烟",
             "location": {"lon": 119.02, "lat": 25.44}}
     draft = normalise(HotlineTransfer.model_validate(body), OPERATOR, now=datetime.now(UTC))
-    return app.receive(draft).report_id
+    return app.receive_many([draft])[0].report_id
 
 
 def published(app: IntakeApplication) -> list[IntegrationEvent]:
@@ -60,8 +60,8 @@ def test_unmasking_is_recorded_with_its_purpose_and_never_the_data(app: IntakeAp
 def test_a_report_without_contact_has_nothing_to_unmask(app: IntakeApplication) -> None:
     body = GridReport(category="urban.garbage", description="垃圾桶满溢",
                       location={"lon": 119.02, "lat": 25.44})  # type: ignore[arg-type]
-    rid = app.receive(normalise(body, Actor(id="gw-1", role="grid_worker"),
-                                now=datetime.now(UTC))).report_id
+    rid = app.receive_many([normalise(body, Actor(id="gw-1", role="grid_worker"),
+                                      now=datetime.now(UTC))])[0].report_id
     with pytest.raises(DomainError) as refused:
         app.unmask_contact(rid, "回访核实", OPERATOR)
     assert refused.value.rule == "no_contact"

@@ -30,7 +30,8 @@ def test_a_placement_that_meets_a_status_change_is_redone(app: IntakeApplication
     body = {"category": "urban.garbage", "description": "路口垃圾堆放",
             "location": {"lon": 100.0, "lat": 30.0}}  # outside every grid
     gw = Actor(id="gw-1", role="grid_worker", name="网格员")
-    receipt = app.receive(normalise(GridReport.model_validate(body), gw, now=datetime.now(UTC), city="350300"))
+    receipt = app.receive_many([normalise(GridReport.model_validate(body), gw,
+                                          now=datetime.now(UTC), city="350300")])[0]
     assert not receipt.placed
     rid = receipt.report_id
     read = app.get_report
