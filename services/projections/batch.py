@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Table, bindparam, select
+from sqlalchemy import BindParameter, ColumnElement, String, Table, any_, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
@@ -50,6 +50,14 @@ def chunks(items: list[str]) -> Iterator[list[str]]:
         yield items[i : i + CHUNK]
 
 
+def among(c: Connection, column: ColumnElement[str], values: list[str]) -> ColumnElement[bool]:
+    """`column IN values`: on PostgreSQL one array parameter (`= ANY`), where an IN list
+    of thousands was compiled and sent as thousands of parameters, a tenth of a rebuild."""
+    if c.dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=postgresql.ARRAY(String)))
+    return column.in_(values)
+
+
 class Batch:
     def __init__(self, c: Connection, known_event_ids: set[str]) -> None:
         self.c = c
@@ -69,10 +77,11 @@ class Batch:
         ids = {str(e.case_id) for e in events}
         ids |= {other for e in events if (other := linked_case(e)) is not None}
         for part in chunks(sorted(ids)):
-            q = select(t.aliases).where(t.aliases.c.report_case_id.in_(part))
+            q = select(t.aliases).where(among(self.c, t.aliases.c.report_case_id, part))
             self.aliases.update({r.report_case_id: r.case_id for r in self.c.execute(q)})
             for table, into in ((t.cases, self.stored), (t.merged_cases, self.hidden)):
-                for r in self.c.execute(select(table).where(table.c.case_id.in_(part))).mappings():
+                q = select(table).where(among(self.c, table.c.case_id, part))
+                for r in self.c.execute(q).mappings():
                     into[r["case_id"]] = dict(r)
 
     def is_new(self, e: IntegrationEvent) -> bool:

@@ -29,7 +29,7 @@ from services.projections import queries as q
 from services.projections import tables as t
 from services.projections.aggregates import Deltas
 from services.projections.apply import STATUS_BY_EVENT
-from services.projections.batch import Batch
+from services.projections.batch import Batch, among
 from services.projections.hotspots import Window, detect
 from services.projections.queries import CaseFilter
 from services.projections.stream import Broadcaster
@@ -134,7 +134,8 @@ class CaseReadModel:
         ids = [str(e.event_id) for e in events]
         if not ids:
             return set()
-        rows = c.execute(select(t.case_events.c.event_id).where(t.case_events.c.event_id.in_(ids)))
+        rows = c.execute(select(t.case_events.c.event_id)
+                         .where(among(c, t.case_events.c.event_id, ids)))
         return {r[0] for r in rows}
 
     def _dead_letter(self, c: Connection, m: Inbound) -> None:

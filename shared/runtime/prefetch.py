@@ -14,7 +14,6 @@ from collections import defaultdict
 from collections.abc import Collection
 from typing import Any
 
-from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.sqlite import SQLiteRecorder
 
@@ -27,7 +26,9 @@ def prefetch(recorder: Any, mapper: Mapper[uuid.UUID], ids: Collection[uuid.UUID
     rows = _select_many(recorder, list(ids))
     out: dict[uuid.UUID, Any] = {}
     for originator_id, stored in rows.items():
-        aggregate = project_aggregate(None, (mapper.to_domain_event(s) for s in stored))
+        aggregate = None
+        for s in stored:  # eventsourcing's project_aggregate, less its assert per event
+            aggregate = mapper.to_domain_event(s).mutate(aggregate)  # type: ignore[attr-defined]
         if aggregate is not None:
             out[originator_id] = aggregate
     return out

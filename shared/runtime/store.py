@@ -212,7 +212,23 @@ def _tracking(batch: Sequence[Inbound]) -> Tracking:
     return Tracking(f"{last.topic}:{last.partition}", last.offset + 1)
 
 
-class BatchProcessing(ProcessingEvent[uuid.UUID]):
+class Processing(ProcessingEvent[uuid.UUID]):
+    """eventsourcing's unit of work, collecting our aggregates' events without its
+    isinstance checks against runtime protocols: on Python 3.11 those cost a twentieth
+    of a consumer's time and a twelfth of intake's."""
+
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        others = []
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            elif obj is not None:
+                others.append(obj)
+        super().collect_events(*others, **kwargs)
+
+
+class BatchProcessing(Processing):
     """A consumed batch's unit of work, with the aggregates it reads loaded up front."""
 
     def __init__(self, tracking: Tracking, more: Sequence[Tracking] = ()) -> None:
@@ -228,6 +244,7 @@ class BatchProcessing(ProcessingEvent[uuid.UUID]):
         self.asked = ids
 
 
+
 class ServiceApplication(EventSourcedProjection[uuid.UUID]):
     """Base of every service's application: commands (get -> change -> save) for HTTP,
     and `process_batch` for consumed messages, both recording into the same store."""
@@ -240,6 +257,16 @@ class ServiceApplication(EventSourcedProjection[uuid.UUID]):
             super().__init__({**persistence_env(settings), **(env or {})})
             if not settings.database_migrated:  # else the migration installed it as owner
                 forbid_rewrites(self.recorder)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Any]:
+        """eventsourcing's `save` with our `Processing` (and without the deprecated
+        `notify` hook, which nothing here uses)."""
+        processing = Processing()
+        processing.collect_events(*objs, **kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return recordings
 
     def _notify(self, recordings: list[Any]) -> None:
         super()._notify(recordings)

@@ -97,3 +97,21 @@ def test_production_refuses_to_start_without_a_distinct_service_key(
 def test_production_starts_with_both_keys(monkeypatch: pytest.MonkeyPatch, keys: None) -> None:
     monkeypatch.setenv("GOV_ENV", "production")
     check_config()
+
+
+def test_a_token_checked_once_still_expires(client: TestClient,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    token = issue_service_token("police_110", "350300", ttl=timedelta(minutes=5))
+    assert client.get("/systems-only", headers=bearer(token)).status_code == 200
+    later = datetime.now(UTC) + timedelta(minutes=6)
+    monkeypatch.setattr("shared.runtime.auth.time.time", later.timestamp)
+    expired = client.get("/systems-only", headers=bearer(token))
+    assert expired.status_code == 401 and "expired" in expired.json()["detail"]
+
+
+def test_a_token_checked_under_one_key_is_not_taken_under_another(
+        client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = issue_service_token("police_110", "350300")
+    assert client.get("/systems-only", headers=bearer(token)).status_code == 200
+    monkeypatch.setenv("GOV_SERVICE_SECRET", secrets.token_hex(32))  # the key was rotated
+    assert client.get("/systems-only", headers=bearer(token)).status_code == 401
