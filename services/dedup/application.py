@@ -50,6 +50,9 @@ class DedupApplication(ServiceApplication):
         self.config = config or MatchConfig()
         self.index_lock = threading.RLock()
         self.queue: dict[uuid.UUID, dict[str, Any]] = {}  # report case id -> queued item
+        # Facts a decision just computed, for folding its events (text features are most
+        # of a decision's cost): report case id -> facts.
+        self.decided: dict[uuid.UUID, ReportFacts] = {}
         self.index = self._new_index()
         self.refresh_index()
         # The index is millions of long-lived objects: a full garbage collection walking
@@ -93,20 +96,29 @@ class DedupApplication(ServiceApplication):
         if kind == "Received":
             outcome = e.decision["outcome"]
             if outcome in ("new", "link"):
-                self.index.add_case(facts_of(rid, e.report))
+                self._add_case(rid, e.report)
             elif outcome == "review":
                 self.queue[rid] = {"report_case_id": rid, "report": e.report,
                                    "decision": e.decision, "queued_at": e.timestamp}
         elif kind == "ReportJoined":
-            self.index.add_report(rid, facts_of(e.report_case_id, e.report))
+            if not self.index.has_report(rid, e.report_case_id):  # else folded already
+                self.index.add_report(rid, self._facts(e.report_case_id, e.report))
             self.queue.pop(e.report_case_id, None)
         elif kind == "Registered":
             self.queue.pop(rid, None)
-            self.index.add_case(facts_of(rid, e.report))
+            self._add_case(rid, e.report)
         elif kind == "ReportSplit":
             self.index.remove_report(rid, e.report_case_id)
         elif kind == "Closed":
             self.index.close_case(rid, e.at)
+
+    def _add_case(self, case_id: uuid.UUID, report: dict[str, Any]) -> None:
+        if case_id not in self.index.entries:  # events folded ahead of the log come again
+            self.index.add_case(self._facts(case_id, report))
+
+    def _facts(self, case_id: uuid.UUID, report: dict[str, Any]) -> ReportFacts:
+        facts = self.decided.pop(case_id, None)
+        return facts if facts is not None else facts_of(case_id, report)
 
     def record_poll(self, batches: Sequence[Sequence[Inbound]]) -> None:
         with self.index_lock:
@@ -117,6 +129,8 @@ class DedupApplication(ServiceApplication):
                 # The poll was not recorded: forget what it folded in ahead of the log.
                 self.rebuild_index()
                 raise
+            finally:
+                self.decided.clear()
 
     # -- policy ------------------------------------------------------------------------------
 
@@ -124,7 +138,7 @@ class DedupApplication(ServiceApplication):
         if self.exists(e.case_id, processing):
             return  # a republished report
         report = report_of(e)
-        facts = facts_of(e.case_id, report)
+        facts = self.decided[e.case_id] = facts_of(e.case_id, report)
         decision = self.matcher.decide(facts)
         explanation = decision.explanation()
         meta = meta_from(e, self.actor)

@@ -178,11 +178,16 @@ class CaseIndex:
         self._attach(entry, facts)
 
     def add_report(self, case_id: uuid.UUID, facts: ReportFacts) -> None:
-        entry = self.entries.get(case_id)
-        if entry is None or facts.case_id in entry.reports:
-            return  # the case already left the window
+        if self.has_report(case_id, facts.case_id):
+            return  # the case already left the window, or holds it
+        entry = self.entries[case_id]
         self._attach(entry, facts)
         entry.last_at = max(entry.last_at, facts.reported_at)
+
+    def has_report(self, case_id: uuid.UUID, report_case_id: uuid.UUID) -> bool:
+        """True when the case is not indexed (left the window) or holds the report."""
+        entry = self.entries.get(case_id)
+        return entry is None or report_case_id in entry.reports
 
     def remove_report(self, case_id: uuid.UUID, report_case_id: uuid.UUID) -> None:
         entry = self.entries.get(case_id)
