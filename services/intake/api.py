@@ -77,8 +77,9 @@ async def accept(app: IntakeApplication, body: Any, who: Caller,
 
 
 @router.post("/reports", status_code=202, response_model=ReportAccepted)
-async def submit_report(body: GridReport, app: App, response: Response,
-                  who: Annotated[Caller, Depends(require_role(*REPORTERS))]) -> ReportAccepted:
+async def submit_report(
+        body: GridReport, app: App, response: Response,
+        who: Annotated[Caller, Depends(require_role(*REPORTERS))]) -> ReportAccepted:
     """网格员/单元长上报 (grid app)."""
     return await accept(app, body, who, response)
 

@@ -244,7 +244,6 @@ class BatchProcessing(Processing):
         self.asked = ids
 
 
-
 class ServiceApplication(EventSourcedProjection[uuid.UUID]):
     """Base of every service's application: commands (get -> change -> save) for HTTP,
     and `process_batch` for consumed messages, both recording into the same store."""
