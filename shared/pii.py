@@ -47,7 +47,8 @@ ALG = "AES-256-GCM"
 TRANSPORT_ALG = "RSA-OAEP-256+A256GCM"
 
 # Mainland mobile numbers, optionally +86, with spaces or dashes between the groups.
-PHONE_RE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})(?!\d)")
+_PHONE = r"(?:\+?86[- ]?)?(1[3-9]\d)[- ]?(\d{4})[- ]?(\d{4})"
+PHONE_RE = re.compile(rf"(?<!\d){_PHONE}(?!\d)")
 # Resident ID numbers (GB 11643): 6-digit region, a plausible birth date, 3 digits + check.
 ID_RE = re.compile(
     r"(?<!\d)([1-9]\d{5})((?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))"
@@ -106,10 +107,16 @@ def redact(text: str) -> str:
     return EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
 
 
+# Finding (not masking, which errs the other way): a number inside a longer run of
+# letters or digits is part of something else, like the hex tail of a UUID
+# ("…-c18053111179" was taken for a phone number and failed CI once).
+PHONE_FOUND_RE = re.compile(rf"(?<![\dA-Za-z]){_PHONE}(?![\dA-Za-z])")
+
+
 def find_personal_patterns(text: str) -> list[str]:
     """Kinds of personal data patterns present in `text` (for checks and tests)."""
-    kinds = [k for k, rx in (("phone", PHONE_RE), ("id_number", ID_RE), ("email", EMAIL_RE))
-             if rx.search(text)]
+    kinds = [k for k, rx in (("phone", PHONE_FOUND_RE), ("id_number", ID_RE),
+                             ("email", EMAIL_RE)) if rx.search(text)]
     return kinds
 
 

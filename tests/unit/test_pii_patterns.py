@@ -13,3 +13,13 @@ def test_no_code_of_the_demo_city_is_taken_for_personal_data() -> None:
 
     codes = " ".join(p.code for p in load_demo_registry().places)
     assert find_personal_data(codes) == []
+
+
+def test_the_services_own_check_takes_no_uuid_for_a_phone_but_masks_cautiously() -> None:
+    from shared.pii import PHONE_RE, find_personal_patterns
+
+    # A UUID from a CI run whose hex tail reads like a mobile number.
+    assert find_personal_patterns('"case_id":"1056c669-dfe9-59d3-9fb7-c18053111179"') == []
+    assert find_personal_patterns("电话13812345678") == ["phone"]
+    assert find_personal_patterns("tel: +86 138-1234-5678") == ["phone"]
+    assert PHONE_RE.search("Tel13812345678")  # masking still takes it
