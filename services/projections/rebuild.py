@@ -153,8 +153,7 @@ async def _consume(model: CaseReadModel, settings: ServiceSettings, batch_size: 
             while not await _caught_up(consumer, ends):
                 batches = await consumer.consumer.getmany(timeout_ms=200,
                                                           max_records=batch_size)
-                for tp, records in batches.items():
-                    await consumer.handle_partition_batch(tp, records)
+                await consumer.handle_poll(batches)  # as the live service: a poll at once
                 if progress:
                     progress(_done(consumer, ends), total)
     finally:
