@@ -1,7 +1,7 @@
 """The case read model: the sink of the projections consumer, and its queries.
 
-One transaction per partition batch writes the case rows, the case-file rows and the
-tracking row together. Republished events (same event id) are skipped; a redelivered
+One transaction per poll writes the case rows, the case-file rows and a tracking row per
+partition together. Republished events (same event id) are skipped; a redelivered
 batch finds its tracking position already passed and records nothing.
 """
 

@@ -1,7 +1,7 @@
 """The batch consumer: Kafka -> policy -> events + tracking in one transaction.
 
-Kafka delivers at least once. Exactly-once effects come from the sink: every partition
-batch is recorded together with a tracking row (topic:partition -> next offset). On
+Kafka delivers at least once. Exactly-once effects come from the sink: each poll is
+recorded together with a tracking row per partition (topic:partition -> next offset). On
 assignment the consumer seeks to the sink's own tracked position; Kafka's committed
 offset is only a hint for lag monitoring.
 """
@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -35,18 +35,12 @@ HINT_EVERY_S = 1.0
 
 
 class Sink(Protocol):
-    """Where a consumer records effects: a service application or a read model."""
+    """Where a consumer records effects: a service application or a read model. A whole
+    poll, every partition's batch with its own tracking row, in one transaction: under a
+    light load a poll brings a message or two from each of many partitions, and a
+    transaction each was most of what a consumer spent."""
 
     def tracked_position(self, topic: str, partition: int) -> int: ...
-    def process_batch(self, messages: Sequence[Inbound]) -> bool: ...
-
-
-@runtime_checkable
-class PollSink(Sink, Protocol):
-    """A sink that records a whole poll, every partition's batch with its own tracking row,
-    in one transaction (the read model: its tracking is a table of its own). An event
-    store records one tracking row per recording, so a service application cannot."""
-
     def process_partitions(self, batches: Sequence[Sequence[Inbound]]) -> list[bool]: ...
 
 
@@ -97,7 +91,6 @@ class BatchConsumer:
         fetch_max_wait_ms: int = 500,
     ) -> None:
         self.sink = sink
-        self.whole_polls = isinstance(sink, PollSink)
         self.parsers = dict(parsers or {})
         self.topics = tuple(topics)
         self.service = service
@@ -137,39 +130,21 @@ class BatchConsumer:
             batches = await self.consumer.getmany(
                 timeout_ms=self.poll_ms, max_records=self.max_records
             )
-            if self.whole_polls:
-                await self.handle_poll(batches)
-            else:
-                for tp, records in batches.items():
-                    await self.handle_partition_batch(tp, records)
+            await self.handle_poll(batches)
             if self.hints and time.monotonic() - self.hinted >= HINT_EVERY_S:
                 await self._commit_hints()
-
-    async def handle_partition_batch(
-        self, tp: TopicPartition, records: list[ConsumerRecord[bytes, bytes]]
-    ) -> None:
-        messages = self._fresh(tp, records)
-        if not messages:
-            return
-        started = time.perf_counter()
-        recorded = await retrying(lambda: self._record(self.sink.process_batch, messages),
-                                  "record batch")
-        BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
-        self._moved(tp, messages, recorded)
 
     async def handle_poll(
         self, batches: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        """Every partition's batch of one poll, recorded together (a PollSink): under a
-        light load a poll brings one message from each of many partitions, and a
-        transaction each was most of what a read model spent."""
+        """Every partition's batch of one poll, recorded together (`Sink`)."""
         fresh = {tp: m for tp, records in batches.items() if (m := self._fresh(tp, records))}
         if not fresh:
             return
         started = time.perf_counter()
-        sink = cast(PollSink, self.sink)  # checked once, in __init__ (whole_polls)
         recorded = await retrying(
-            lambda: self._record(sink.process_partitions, list(fresh.values())), "record poll")
+            lambda: self._record(self.sink.process_partitions, list(fresh.values())),
+            "record poll")
         BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
         for (tp, messages), ok in zip(fresh.items(), recorded, strict=True):
             self._moved(tp, messages, ok)

@@ -2,8 +2,8 @@
 
 `ServiceApplication` is an eventsourcing `EventSourcedProjection`: its recorder is a
 process recorder, so the events a policy collects are recorded in one transaction with
-a tracking row (topic:partition -> next offset). A redelivered batch conflicts on the
-tracking row and records nothing.
+a tracking row per partition of the poll (topic:partition -> next offset). A redelivered
+batch conflicts on its tracking row and records nothing.
 """
 
 from __future__ import annotations
