@@ -75,9 +75,13 @@ def test_three_instances_share_the_partitions_and_nothing_happens_twice(
         if all(shares):
             break
 
-    # Each instance recorded some of the reports, and together each report exactly once.
+    # Each instance recorded some of the reports, and together every report. A partition
+    # handed over while its old owner's poll was still being recorded may be recorded by
+    # both: the later transaction's tracking row still moves forward, its aggregates
+    # conflict, and on the retry its handlers find the reports decided and add nothing
+    # (seen once: 185 messages recorded for 180 reports). Effects are counted below.
     assert all(share > 0 for share in shares), shares
-    assert sum(shares) == len(case_ids), (shares, len(case_ids))
+    assert sum(shares) >= len(case_ids), (shares, len(case_ids))
 
     # Every case's first line once and in order, merge- and review-aware: synthetic reports
     # may repeat an earlier problem of the session, which dedup rightly merges or queues.
