@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -26,7 +26,6 @@ from shared.runtime.resilience import retrying
 from shared.runtime.store import Inbound
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 MAX_CONFLICT_RETRIES = 20
 # Kafka's committed offsets are only a hint (lag monitoring, KEDA): sent once a second for
@@ -142,9 +141,7 @@ class BatchConsumer:
         if not fresh:
             return
         started = time.perf_counter()
-        recorded = await retrying(
-            lambda: self._record(self.sink.process_partitions, list(fresh.values())),
-            "record poll")
+        recorded = await retrying(lambda: self._record(list(fresh.values())), "record poll")
         BATCH_SECONDS.labels(self.service).observe(time.perf_counter() - started)
         for (tp, messages), ok in zip(fresh.items(), recorded, strict=True):
             self._moved(tp, messages, ok)
@@ -167,13 +164,13 @@ class BatchConsumer:
         self.positions[tp] = next_offset
         self.hints[tp] = next_offset
 
-    async def _record(self, process: Callable[[Any], T], batch: Any) -> T:
-        """Record a batch; on a concurrent write to one of its aggregates (or, in a read
+    async def _record(self, batches: list[list[Inbound]]) -> list[bool]:
+        """Record a poll; on a concurrent write to one of its aggregates (or, in a read
         model, to one of its rows: another instance inserted the same new case from another
         topic's partition), retry it against what is stored now."""
         for attempt in range(MAX_CONFLICT_RETRIES):
             try:
-                return await asyncio.to_thread(process, batch)
+                return await asyncio.to_thread(self.sink.process_partitions, batches)
             except (IntegrityError, RowConflict):
                 log.info("write conflict, retrying batch", extra={"attempt": attempt})
                 await asyncio.sleep(0.01 * (attempt + 1))

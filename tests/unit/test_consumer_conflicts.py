@@ -24,7 +24,7 @@ class RacingSink:
     def tracked_position(self, topic: str, partition: int) -> int:
         return 0
 
-    def process_batch(self, messages: Sequence[Inbound]) -> bool:
+    def process_partitions(self, batches: Sequence[Sequence[Inbound]]) -> bool:
         self.calls += 1
         if self.calls <= self.losses:
             raise self.conflict
@@ -36,7 +36,9 @@ def record(sink: RacingSink) -> bool:
         consumer = BatchConsumer(sink, ["t"], bootstrap_servers="127.0.0.1:1", group_id="g",
                                  service="test")
         try:
-            return await consumer._record(sink.process_batch, [Inbound("t", 0, 0, None, "x")])
+            recorded: bool = await consumer._record(  # type: ignore[assignment]
+                [[Inbound("t", 0, 0, None, "x")]])
+            return recorded
         finally:
             await consumer.stop()
 
