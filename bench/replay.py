@@ -95,8 +95,7 @@ async def _rebuild_read_model(infra: BenchInfra, batch: int, total: int) -> floa
                                consumer_group=f"{name}-{uuid.uuid4().hex[:8]}")
     model = await asyncio.to_thread(CaseReadModel, settings)
     consumer = BatchConsumer(model, CASE_TOPICS, bootstrap_servers=infra.bootstrap,
-                             group_id=settings.group_id, service=name, max_records=batch,
-                             parsers=dict.fromkeys(CASE_TOPICS, rebuild.parse))
+                             group_id=settings.group_id, service=name, max_records=batch)
     model.pending_counts = Deltas()
     await consumer.start()
     try:

@@ -10,15 +10,14 @@ running service; positions come from the read model's own tracking rows, which t
 emptied, so it starts at offset 0.
 
 Every event is applied exactly as the live service applies it (batch.py, apply.py). Only
-the storage around it is faster: a parser that skips the intermediate dict, batches of
-20,000, and the count tables written once at the end rather than by every batch.
+the storage around it is faster: batches of 20,000, and the count tables written once at
+the end rather than by every batch.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,13 +26,10 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from pydantic import ValidationError
 
 from services.projections.aggregates import Deltas
 from services.projections.batch import write_counts
 from services.projections.readmodel import CaseReadModel
-from shared.events import IntegrationEvent, parse_event
-from shared.events.registry import all_event_classes
 from shared.events.topics import CASE_TOPICS
 from shared.runtime.consumer import BatchConsumer
 from shared.runtime.kafka import ensure_topics
@@ -43,24 +39,6 @@ Progress = Callable[[int, int], None]  # (done, total) in messages
 # Bigger batches than the live service's: fewer transactions and row loads per event.
 # (Bounded: a batch's event ids are looked up in one IN list.)
 REBUILD_BATCH = 20_000
-# How serialize_event ends every message: the type and version, last, at the top level.
-WIRE_END = re.compile(rb'"event_type":"([a-z_.]+)","schema_version":(\d+)}\Z')
-CURRENT = {cls.event_type: cls for cls in all_event_classes()}
-
-
-def parse(value: bytes | None) -> IntegrationEvent:
-    """parse_event's answer, faster: a message at its type's current version is validated
-    by pydantic straight from its JSON (no json.loads, no dict in between). Anything else
-    (older versions to upcast, other layouts, errors to describe) takes parse_event."""
-    if value:
-        end = WIRE_END.search(value, max(0, len(value) - 96))
-        cls = CURRENT.get(end.group(1).decode()) if end else None
-        if end and cls and int(end.group(2)) == cls.schema_version:
-            try:
-                return cls.model_validate_json(value)
-            except ValidationError:
-                pass  # parse_event says why, in its own words
-    return parse_event(value)
 
 
 @contextmanager
@@ -143,8 +121,7 @@ async def _consume(model: CaseReadModel, settings: ServiceSettings, batch_size: 
     total = sum(ends.values())
     consumer = BatchConsumer(model, CASE_TOPICS, bootstrap_servers=bootstrap,
                              group_id=f"{settings.group_id}-rebuild-{uuid.uuid4().hex[:8]}",
-                             service=settings.service_name, max_records=batch_size,
-                             parsers=dict.fromkeys(CASE_TOPICS, parse))
+                             service=settings.service_name, max_records=batch_size)
     started = time.perf_counter()
     model.pending_counts = Deltas()
     await consumer.start()

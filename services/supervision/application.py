@@ -7,7 +7,6 @@ arrival order, in the same transaction as the tracking row, before the policy re
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
@@ -26,7 +25,7 @@ from services.supervision.domain import Watch, notice_kind, summons_kind
 from services.supervision.evaluation import DEFAULT_WEIGHTS, Evaluator, ScoreFormula
 from services.supervision.notices import NoticeIndex, State
 from services.supervision.timers import Alarm, AlarmPolicy, TimerIndex
-from shared.events import Actor, IntegrationEvent, serialize_event
+from shared.events import Actor, IntegrationEvent
 from shared.events.dispatch import (
     CaseClosed,
     CaseDispatched,
@@ -38,6 +37,7 @@ from shared.events.dispatch import (
     CaseSignedFor,
     CaseWhistleBlown,
 )
+from shared.events.registry import wire_body
 from shared.runtime.clock import Clock, DrivenClock, SystemClock
 from shared.runtime.meta import command_meta, meta_from, system_actor
 from shared.runtime.settings import ServiceSettings
@@ -142,7 +142,7 @@ class SupervisionApplication(ServiceApplication):
     # -- the archive: every case event, in arrival order, hash-chained -------------------
 
     def archive(self, e: IntegrationEvent, processing: ProcessingEvent[uuid.UUID]) -> None:
-        entry = json.loads(serialize_event(e))
+        entry = wire_body(e)  # as the message's JSON says it
         aid = archive_id(e.case_id)
         arrived = datetime.now(UTC)  # when supervision learned it (the chain's time)
         try:  # one read: `exists` then `load` would replay the archive twice

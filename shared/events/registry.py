@@ -3,11 +3,16 @@
 Unknown fields are ignored; an older schema version is upcast before validation; anything
 else that does not fit raises ContractError, whose text never includes the message's
 values (they may hold personal data) so it can go to the dead-letter topic as it is.
+
+Every consumer parses every message it reads, so the common case has a short path: a
+message as `serialize_event` writes it, at its type's current version, is validated by
+pydantic straight from its bytes (no `json.loads`, no dict in between; half the time).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
@@ -57,11 +62,20 @@ def event_class(event_type: str) -> type[IntegrationEvent]:
         raise ContractError(f"unknown event_type {event_type!r}") from None
 
 
-def serialize_event(event: IntegrationEvent) -> bytes:
+def wire_body(event: IntegrationEvent) -> dict[str, Any]:
+    """The event as its message's JSON object (what `json.loads` of the message gives)."""
     body = event.model_dump(mode="json")
     body["event_type"] = event.event_type
     body["schema_version"] = event.schema_version
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return body
+
+
+def serialize_event(event: IntegrationEvent) -> bytes:
+    return json.dumps(wire_body(event), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# How serialize_event ends every message: the type and version, last, at the top level.
+WIRE_END = re.compile(rb'"event_type":"([a-z_.]+)","schema_version":(\d+)}\Z')
 
 
 def json_object(value: bytes | None) -> dict[str, Any]:
@@ -80,6 +94,21 @@ def json_object(value: bytes | None) -> dict[str, Any]:
 
 
 def parse_event(value: bytes | None) -> IntegrationEvent:
+    """The message's event, or ContractError. The short path when the message ends as
+    `serialize_event` ends it at the type's current version; `parse_any_layout` else
+    (older versions to upcast, other layouts, and errors to describe in its words)."""
+    if value:
+        end = WIRE_END.search(value, max(0, len(value) - 96))
+        cls = _by_type().get(end.group(1).decode()) if end else None
+        if end and cls and int(end.group(2)) == cls.schema_version:
+            try:
+                return cls.model_validate_json(value)
+            except ValidationError:
+                pass  # described by the long path, in its own words
+    return parse_any_layout(value)
+
+
+def parse_any_layout(value: bytes | None) -> IntegrationEvent:
     body = json_object(value)
     cls = event_class(str(body.get("event_type")))
     body = _upcast(cls, body)

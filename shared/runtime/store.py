@@ -24,7 +24,7 @@ from eventsourcing.sqlite import SQLiteRecorder
 
 from shared.events import IntegrationEvent
 from shared.runtime import recorders
-from shared.runtime.prefetch import prefetch
+from shared.runtime.prefetch import RecentAggregates, prefetch
 from shared.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -240,8 +240,12 @@ class BatchProcessing(Processing):
         self.prefetched: dict[uuid.UUID, Any] = {}
 
     def prefetch(self, app: ServiceApplication, ids: set[uuid.UUID]) -> None:
-        self.prefetched = prefetch(app.recorder, app.mapper, ids)
+        self.prefetched = prefetch(app.recorder, app.mapper, ids, app.recent.take(ids))
         self.asked = ids
+
+    def touched(self) -> list[Any]:
+        """Every aggregate this unit of work read or changed."""
+        return [*self.prefetched.values(), *self.aggregates.values()]
 
 
 class ServiceApplication(EventSourcedProjection[uuid.UUID]):
@@ -252,6 +256,7 @@ class ServiceApplication(EventSourcedProjection[uuid.UUID]):
         self.settings = settings
         self.on_recorded: list[Callable[[], None]] = []  # e.g. wake the relay
         self._handler_cache: dict[type[IntegrationEvent], Handler] | None = None
+        self.recent = RecentAggregates(settings.aggregate_cache_size)
         with schema_setup_lock(settings):
             super().__init__({**persistence_env(settings), **(env or {})})
             if not settings.database_migrated:  # else the migration installed it as owner
@@ -312,7 +317,9 @@ class ServiceApplication(EventSourcedProjection[uuid.UUID]):
         processing.prefetch(self, self.batch_aggregate_ids(messages))
         for message in messages:
             self._apply(message, processing)
-        self._notify(self._record(processing))
+        recordings = self._record(processing)
+        self.recent.keep(processing.touched())
+        self._notify(recordings)
 
     def _recorded(self, batch: Sequence[Inbound]) -> bool:
         last = batch[-1]
