@@ -145,6 +145,7 @@ class IntakeApplication(ServiceApplication):
                 self.save(*fresh.values())
             except IntegrityError:  # one of them raced in from another instance meanwhile
                 return [self._record_one(d) for d in drafts]
+            self.recent.keep(fresh.values())  # their statuses follow within seconds
         return outcomes
 
     def _record_one(self, draft: Draft) -> Receipt | Exception:

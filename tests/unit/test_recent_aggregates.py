@@ -9,10 +9,15 @@ from typing import Any
 
 import pytest
 
+from services.intake.application import IntakeApplication
+from services.intake.settings import IntakeSettings
 from services.supervision.application import SupervisionApplication, SupervisionSettings
 from services.supervision.archive import archive_id
-from shared.events import dispatch
+from shared.events import Channel, dedup, dispatch
+from shared.events.topics import DEDUP
 from shared.runtime.clock import DrivenClock
+from shared.runtime.store import Inbound
+from tests.unit.test_intake_erasure import report
 from tests.unit.test_supervision_story import Story, t
 
 
@@ -22,7 +27,7 @@ def supervision(tmp_path: Path, cache: int = 2048) -> SupervisionApplication:
     return SupervisionApplication(settings, clock=DrivenClock(t(1, 8, month=11)))
 
 
-def decoded_on_next_poll(app: SupervisionApplication, feed: Any) -> int:
+def decoded_on_next_poll(app: Any, feed: Any) -> int:
     """How many stored events the next poll read back to rebuild its aggregates."""
     real, count = app.mapper.to_domain_event, 0
 
@@ -107,3 +112,18 @@ def test_the_oldest_are_dropped_past_the_size(tmp_path: Path) -> None:
     cases = [dispatched_case(story) for _ in range(3)]
     assert len(app.recent) == 3  # the last case's watch and archive, and one more
     assert set(app.recent._kept) >= {cases[-1], archive_id(cases[-1])}
+
+
+def test_a_report_intake_just_received_is_followed_without_reading_it_back(
+        tmp_path: Path) -> None:
+    app = IntakeApplication(IntakeSettings(service_name="intake", data_dir=tmp_path))
+    rid = report(app, "GD-7", {"name": "张三", "phone": "13812345678"})
+    registered = Story(supervision(tmp_path / "s")).event(
+        dedup.CaseRegistered, rid, t(1, 9), report_id=rid, channel=Channel.HOTLINE_12345,
+        category="env.cooking_fumes", description="楼下油烟很大", area_path=("350300",),
+        reported_at=t(1, 9))
+    decoded = decoded_on_next_poll(app, lambda: app.process_batch(
+        [Inbound(DEDUP, 0, 0, registered)]))
+    assert decoded == 0
+    assert app.recent._kept[rid].status == "registered"
+    app.close()
