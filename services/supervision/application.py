@@ -23,7 +23,7 @@ from services.supervision import casefile
 from services.supervision.archive import CaseArchive, ChainReport, archive_id, verify_chain
 from services.supervision.domain import Watch, notice_kind, summons_kind
 from services.supervision.evaluation import DEFAULT_WEIGHTS, Evaluator, ScoreFormula
-from services.supervision.notices import NoticeIndex, State
+from services.supervision.notices import FOLLOWED, NoticeIndex, State
 from services.supervision.timers import Alarm, AlarmPolicy, TimerIndex
 from shared.events import Actor, IntegrationEvent
 from shared.events.dispatch import (
@@ -56,6 +56,10 @@ Entry = dict[str, Any]
 COMMAND_RETRIES = 5
 ARCHIVE_TOPICS = (get_topic(CaseArchive.Opened), get_topic(CaseArchive.Archived))
 TIMED = ("Watch.Started", "Watch.DeadlineMoved", "Watch.NoticeIssued", "Watch.Summoned")
+# The stored-event topics the timer and notice indexes fold: read by topic, so that the
+# archive's entries (most of the log, and its largest rows) are never fetched to be skipped.
+INDEXED_TOPICS = tuple(sorted(get_topic(getattr(Watch, name.removeprefix("Watch.")))
+                              for name in {*TIMED, *FOLLOWED}))
 
 
 class SupervisionSettings(ServiceSettings):
@@ -365,14 +369,15 @@ class SupervisionApplication(ServiceApplication):
     def refresh_timers(self) -> None:
         """Fold newly recorded watch events into the timer and notice indexes."""
         while True:
-            batch = self.recorder.select_notifications(self.timers.position + 1, 1000)
+            # The position is the last folded event's id: the events after it that this
+            # query leaves out are of no interest to either index.
+            batch = self.recorder.select_notifications(self.timers.position + 1, 1000,
+                                                       topics=INDEXED_TOPICS)
             for n in batch:
-                timed = n.topic.endswith(TIMED)
-                if timed or self.notice_index.follows(n.topic):
-                    e = self.mapper.to_domain_event(n)
-                    if timed:
-                        self._schedule(e)
-                    self.notice_index.fold(e)
+                e = self.mapper.to_domain_event(n)
+                if n.topic.endswith(TIMED):
+                    self._schedule(e)
+                self.notice_index.fold(e)
             if not batch:
                 return
             self.timers.position = batch[-1].id

@@ -51,10 +51,6 @@ class NoticeIndex:
         self.notices: dict[tuple[uuid.UUID, str], Notice] = {}
         self.cases: dict[uuid.UUID, CaseScope] = {}
 
-    @staticmethod
-    def follows(topic: str) -> bool:
-        return topic.endswith(FOLLOWED)
-
     def fold(self, e: Any) -> None:
         """One watch event. Tolerant of gaps (a missing watch or notice is skipped), since
         a failure here would stall the timers that share this pass."""

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from services.supervision.application import SupervisionApplication, SupervisionSettings
 from services.supervision.bootstrap import SPEC
+from services.supervision.notices import NoticeIndex
 from shared.events import Actor, dispatch
 from shared.runtime.auth import issue_token
 from shared.runtime.clock import DrivenClock
@@ -128,6 +129,27 @@ def test_a_restart_rebuilds_the_index_from_the_log(app: SupervisionApplication,
     again = SupervisionApplication(settings, clock=DrivenClock(t(1, 8)))
     assert again.notices("350300", state="all") == before
     assert [n["case_id"] for n in again.notices("350300")] == [a]
+    assert len(again.timers) == len(app.timers) > 0
+
+
+def test_the_indexes_never_fetch_the_archive_entries_they_do_not_fold(
+        app: SupervisionApplication, settings: SupervisionSettings) -> None:
+    case = dispatched_case(Story(app))
+    fresh = SupervisionApplication(settings, clock=DrivenClock(t(1, 8)))
+    fresh.timers.position, fresh.notice_index = 0, NoticeIndex()  # from the log's start
+    real, topics = fresh.recorder.select_notifications, []
+
+    def select(*args: Any, **kwargs: Any) -> Any:
+        found = real(*args, **kwargs)
+        topics.extend(n.topic for n in found)
+        return found
+
+    fresh.recorder.select_notifications = select  # type: ignore[method-assign]
+    fresh.refresh_timers()
+    assert "services.supervision.domain:Watch.Started" in topics
+    assert topics and not [t for t in topics if "Archive" in t]
+    assert list(fresh.notice_index.cases) == [case]
+    assert len(fresh.timers) > 0
 
 
 # -- GET /api/supervision/notices: scoped by the caller ---------------------------------------
