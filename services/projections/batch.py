@@ -24,7 +24,7 @@ from services.projections.apply import (
     merged_into,
     new_facts,
 )
-from services.projections.bulk import execute_many
+from services.projections.bulk import add_rows, execute_many, insert_rows
 from shared.events import IntegrationEvent
 from shared.events.dedup import ReportMerged, ReportSplit
 from shared.runtime.store import Inbound
@@ -184,7 +184,7 @@ class Batch:
         self._write_aliases()
         for key in WRITES:
             execute_many(self.c, key, WRITES[key], writes[key])
-        execute_many(self.c, "file", _file_insert, self.file)
+        insert_rows(self.c, t.case_events, FILE_COLUMNS, self.file)
         if pending is None:
             write_counts(self.c, dialect, deltas)
 
@@ -208,10 +208,6 @@ def _all_columns() -> dict[str, BindParameter[Any]]:
     return {k: bindparam(k) for k in CASE_COLUMNS}
 
 
-def _file_insert() -> ClauseElement:
-    return t.case_events.insert().values({k: bindparam(k) for k in FILE_COLUMNS})
-
-
 # The case-row writes of a batch, in the order they run: rows leave a table before rows
 # of the same id enter the other.
 WRITES: dict[str, Callable[[], ClauseElement]] = {
@@ -231,29 +227,6 @@ def write_counts(c: Connection, dialect: str, deltas: Deltas) -> None:
         add_rows(c, t.daily, ("reported", "closed"), deltas.daily_rows())
     else:
         _write_counts_row_by_row(c, deltas)
-
-
-_ARRAY_TYPES = {"VARCHAR": "text", "INTEGER": "int", "BIGINT": "bigint"}
-
-
-def add_rows(c: Connection, table: Table, added: tuple[str, ...],
-             rows: list[dict[str, Any]]) -> None:
-    """PostgreSQL: every row in one statement (a column an array, unnested), its `added`
-    columns added to the stored row's where the key exists. A statement per row kept the
-    database busier than the case rows did: a case moves dozens of count rows (each count
-    at every level of its area). In key order, so two writers lock rows in one order."""
-    if not rows:
-        return
-    names = [col.name for col in table.columns]
-    keys = [col.name for col in table.primary_key.columns]
-    rows = sorted(rows, key=lambda r: tuple(r[k] for k in keys))
-    arrays = ", ".join(f"%({n})s::{_ARRAY_TYPES[str(table.c[n].type).split('(')[0]]}[]"
-                       for n in names)
-    adds = ", ".join(f"{n} = {table.name}.{n} + excluded.{n}" for n in added)
-    c.exec_driver_sql(
-        f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {adds}",
-        {n: [r[n] for r in rows] for n in names})
 
 
 def _write_counts_row_by_row(c: Connection, deltas: Deltas) -> None:
