@@ -24,7 +24,7 @@ from services.projections.apply import (
     merged_into,
     new_facts,
 )
-from services.projections.bulk import add_rows, execute_many, insert_rows
+from services.projections.bulk import add_rows, execute_many
 from shared.events import IntegrationEvent
 from shared.events.dedup import ReportMerged, ReportSplit
 from shared.runtime.store import Inbound
@@ -184,7 +184,7 @@ class Batch:
         self._write_aliases()
         for key in WRITES:
             execute_many(self.c, key, WRITES[key], writes[key])
-        insert_rows(self.c, t.case_events, FILE_COLUMNS, self.file)
+        execute_many(self.c, "file", _file_insert, self.file)
         if pending is None:
             write_counts(self.c, dialect, deltas)
 
@@ -206,6 +206,10 @@ def _by_id(table: Table) -> ColumnElement[bool]:
 
 def _all_columns() -> dict[str, BindParameter[Any]]:
     return {k: bindparam(k) for k in CASE_COLUMNS}
+
+
+def _file_insert() -> ClauseElement:
+    return t.case_events.insert().values({k: bindparam(k) for k in FILE_COLUMNS})
 
 
 # The case-row writes of a batch, in the order they run: rows leave a table before rows
