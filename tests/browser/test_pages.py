@@ -200,6 +200,37 @@ def test_leaders_dashboard_updates_live(platform: Stack, page: Any, lang: str) -
     shot(page, f"dashboard-{lang}")
 
 
+def test_the_dashboard_catches_up_with_what_changed_before_its_stream_opened(
+        platform: Stack, page: Any) -> None:
+    """A case projected between the page's first load and its stream's opening is not
+    lost: the page loads again once the stream is open."""
+    held: list[Any] = []
+    page.route("**/api/projections/stream", lambda route: held.append(route))  # unopened
+    sign_in(page, platform, "leader-350300", "zh")
+    heading(page, "dashboard.html", "zh")
+    page.wait_for_selector("[data-kpi='total'] b")
+    before = int(page.text_content("[data-kpi='total'] b") or "0")
+    worker = bearer("gw-late", "grid_worker", "350303001001001")
+    case_id = httpx.post(
+        f"{platform.url('intake')}/api/reports", headers=worker, timeout=10,
+        json={"category": "fire.equipment", "description": f"消防通道堵塞 {uuid.uuid4()}",
+              "unit_code": "350303001001001001"}).raise_for_status().json()["case_id"]
+    leader = bearer("leader-350300", "leader", "350300")
+    projected = f"{platform.url('projections')}/api/cases/{case_id}"
+    for _ in range(600):  # projected while no stream was open
+        if httpx.get(projected, headers=leader, timeout=10).status_code == 200:
+            break
+        page.wait_for_timeout(100)
+    else:
+        raise AssertionError(f"case {case_id} was never projected")
+    assert int(page.text_content("[data-kpi='total'] b") or "0") == before
+    for route in held:
+        route.continue_()
+    page.wait_for_function(
+        f"Number(document.querySelector(\"[data-kpi='total'] b\").textContent) > {before}",
+        timeout=30000)
+
+
 def test_town_cadre_sees_only_the_town_on_a_phone(platform: Stack, page: Any) -> None:
     sign_in(page, platform, "leader-350302002", "zh")
     heading(page, "dashboard.html", "zh")

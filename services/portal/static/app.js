@@ -217,6 +217,7 @@ function live(onChange) {
         const reader = r.body.getReader();
         const decoder = new TextDecoder();
         let buffer = "";
+        let subscribed = false;
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
@@ -225,6 +226,9 @@ function live(onChange) {
           while ((cut = buffer.indexOf("\n\n")) >= 0) {
             const block = buffer.slice(0, cut);
             buffer = buffer.slice(cut + 2);
+            // The server's first block says the subscription is open: what changed before it
+            // (between the page's first load and now, or while reconnecting) is fetched again.
+            if (!subscribed) { subscribed = true; onChange([]); }
             const data = block.split("\n").filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n");
             if (data) { try { onChange(JSON.parse(data).changes || []); } catch (e) { console.warn(e); } }
           }
