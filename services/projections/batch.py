@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import BindParameter, ColumnElement, String, Table, any_, bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ClauseElement
 
@@ -158,7 +158,7 @@ class Batch:
 
     # -- writing ----------------------------------------------------------------------
 
-    def flush(self, dialect: str, pending: Deltas | None = None) -> None:
+    def flush(self, pending: Deltas | None = None) -> None:
         """Write the batch's rows and file; the counts move now, or into `pending` (a
         rebuild writes them once at its end)."""
         deltas = pending if pending is not None else Deltas()
@@ -186,7 +186,7 @@ class Batch:
             execute_many(self.c, key, WRITES[key], writes[key])
         execute_many(self.c, "file", _file_insert, self.file)
         if pending is None:
-            write_counts(self.c, dialect, deltas)
+            write_counts(self.c, deltas)
 
     def _write_aliases(self) -> None:
         if not self.realiased:
@@ -224,32 +224,7 @@ WRITES: dict[str, Callable[[], ClauseElement]] = {
 }
 
 
-def write_counts(c: Connection, dialect: str, deltas: Deltas) -> None:
+def write_counts(c: Connection, deltas: Deltas) -> None:
     """Add the deltas to the pre-aggregated tables."""
-    if dialect == "postgresql":
-        add_rows(c, t.counts, ("n",), deltas.count_rows())
-        add_rows(c, t.daily, ("reported", "closed"), deltas.daily_rows())
-    else:
-        _write_counts_row_by_row(c, deltas)
-
-
-def _write_counts_row_by_row(c: Connection, deltas: Deltas) -> None:
-    """SQLite: an upsert per row, in bulk."""
-    insert = sqlite.insert
-
-    def counts() -> ClauseElement:
-        q = insert(t.counts).values({k: bindparam(k) for k in ("area", "dim", "key", "depth",
-                                                               "n")})
-        return q.on_conflict_do_update(index_elements=["area", "dim", "key"],
-                                       set_={"n": t.counts.c.n + q.excluded.n})
-
-    def daily() -> ClauseElement:
-        q = insert(t.daily).values({k: bindparam(k) for k in ("area", "day", "category",
-                                                              "depth", "reported", "closed")})
-        return q.on_conflict_do_update(
-            index_elements=["area", "day", "category"],
-            set_={"reported": t.daily.c.reported + q.excluded.reported,
-                  "closed": t.daily.c.closed + q.excluded.closed})
-
-    execute_many(c, "counts", counts, deltas.count_rows())
-    execute_many(c, "daily", daily, deltas.daily_rows())
+    add_rows(c, t.counts, ("n",), deltas.count_rows())
+    add_rows(c, t.daily, ("reported", "closed"), deltas.daily_rows())

@@ -88,7 +88,7 @@ class CaseReadModel:
                     self._dead_letter(c, m)
                 elif batch.is_new(m.event):
                     batch.apply(m, m.event)
-            batch.flush(self.engine.dialect.name, self.pending_counts)
+            batch.flush(self.pending_counts)
         for listener in self.listeners:
             listener(batch.changes)
         return [recorded[name] for name in names]

@@ -69,7 +69,7 @@ def counts_at_the_end(model: CaseReadModel) -> Iterator[None]:
 def write_pending_counts(model: CaseReadModel) -> None:
     if model.pending_counts is not None:
         with model.engine.begin() as c:
-            write_counts(c, model.engine.dialect.name, model.pending_counts)
+            write_counts(c, model.pending_counts)
         model.pending_counts = None
 
 
