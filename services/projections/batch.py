@@ -74,14 +74,22 @@ class Batch:
     # -- loading ----------------------------------------------------------------------
 
     def preload(self, events: Iterable[IntegrationEvent]) -> None:
+        """Load the rows these events change, locked until the batch commits: another
+        writer of the same case (an instance with another topic's partition, a rebuild
+        worker with a merged report) waits, then loads what this one wrote. Unlocked, the
+        later commit wrote its whole row over the earlier one's change. Locked in key
+        order, so that two writers never wait for each other."""
         ids = {str(e.case_id) for e in events}
         ids |= {other for e in events if (other := linked_case(e)) is not None}
         for part in chunks(sorted(ids)):
-            q = select(t.aliases).where(among(self.c, t.aliases.c.report_case_id, part))
-            self.aliases.update({r.report_case_id: r.case_id for r in self.c.execute(q)})
+            key = t.aliases.c.report_case_id
+            q = select(t.aliases).where(among(self.c, key, part)).order_by(key)
+            self.aliases.update({r.report_case_id: r.case_id
+                                 for r in self.c.execute(q.with_for_update())})
             for table, into in ((t.cases, self.stored), (t.merged_cases, self.hidden)):
                 q = select(table).where(among(self.c, table.c.case_id, part))
-                for r in self.c.execute(q).mappings():
+                for r in self.c.execute(q.order_by(table.c.case_id).with_for_update()
+                                        ).mappings():
                     into[r["case_id"]] = dict(r)
 
     def is_new(self, e: IntegrationEvent) -> bool:
