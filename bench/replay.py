@@ -1,8 +1,9 @@
 """Replay and rebuild rates, on the event log the e2e run left behind.
 
-- replay: the projections read model rebuilt from offset 0 of the four case topics by the
-  real sink (`CaseReadModel`) under the real `BatchConsumer`, into a scratch schema, with
-  the service's default batch size and with a larger one;
+- replay: the projections read model rebuilt from offset 0 of the four case topics by
+  `python -m services.projections rebuild`'s own code (rebuild.py: the real sink under the
+  real `BatchConsumer`) into a scratch schema: one worker with the service's default batch
+  size and with a larger one, then two worker processes;
 - the ceilings beside it: the same log only read from Kafka, and read + parsed;
 - rebuild: dispatch's own event store, its notification log read and mapped back to
   domain events (what rebuilding any service's state starts with).
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +20,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.stack import KAFKA_ENV, BenchInfra
 from services.projections import rebuild
-from services.projections.aggregates import Deltas
-from services.projections.readmodel import CaseReadModel
 from shared.events import parse_event
 from shared.events.topics import CASE_TOPICS, PARTITIONS
-from shared.runtime.consumer import BatchConsumer
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.store import ServiceApplication
 
-BATCHES = (500, 5000)
+# (worker processes, messages per poll): the service's poll size, then larger ones.
+REBUILDS = ((1, 500), (1, 5000), (2, 5000))
 
 
 def run(infra: BenchInfra) -> dict[str, Any]:
@@ -36,14 +34,16 @@ def run(infra: BenchInfra) -> dict[str, Any]:
     read, parsed, total = asyncio.run(_read_log(infra.bootstrap))
     figures.update(replay_log_events=total, replay_kafka_read_events_per_s=read,
                    replay_parse_events_per_s=parsed)
-    for batch in BATCHES:
-        figures[f"replay_events_per_s_batch_{batch}"] = asyncio.run(
-            _rebuild_read_model(infra, batch, total))
-    figures["replay_events_per_s"] = max(figures[f"replay_events_per_s_batch_{b}"]
-                                         for b in BATCHES)
+    rates = {_key(w, b): _rebuild_read_model(infra, w, b) for w, b in REBUILDS}
+    figures.update(rates, replay_events_per_s=max(rates.values()))
     figures["rebuild_store_events_per_s"] = _rebuild_store(infra)
     figures["kafka_bytes_per_event"] = round(_log_bytes() / max(total, 1))
     return figures
+
+
+def _key(workers: int, batch: int) -> str:
+    return f"replay_events_per_s_batch_{batch}" + (f"_workers_{workers}" if workers > 1
+                                                   else "")
 
 
 def _log_bytes() -> int:
@@ -86,34 +86,11 @@ async def _read_log(bootstrap: str) -> tuple[float, float, int]:
     return rates[1], rates[2], total
 
 
-async def _rebuild_read_model(infra: BenchInfra, batch: int, total: int) -> float:
-    """As `python -m services.projections rebuild` builds: its parser, and the count
-    tables written once after the last batch (inside the timed span)."""
-    name = f"bench_replay_{batch}"
+def _rebuild_read_model(infra: BenchInfra, workers: int, batch: int) -> float:
+    name = f"bench_replay_{workers}_{batch}"
     settings = ServiceSettings(service_name=name, database_url=infra.database_url,
-                               kafka_bootstrap_servers=infra.bootstrap,
-                               consumer_group=f"{name}-{uuid.uuid4().hex[:8]}")
-    model = await asyncio.to_thread(CaseReadModel, settings)
-    consumer = BatchConsumer(model, CASE_TOPICS, bootstrap_servers=infra.bootstrap,
-                             group_id=settings.group_id, service=name, max_records=batch)
-    model.pending_counts = Deltas()
-    await consumer.start()
-    try:
-        task = asyncio.create_task(consumer.run())
-        while not consumer.positions:  # joined the group and sought to tracked positions
-            await asyncio.sleep(0.005)
-        began = time.perf_counter()
-        while sum(consumer.positions.values()) < total:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-        task.cancel()
-        await asyncio.to_thread(rebuild.write_pending_counts, model)
-        elapsed = time.perf_counter() - began
-    finally:
-        await consumer.stop()
-        model.close()
-    return round(total / elapsed, 1)
+                               kafka_bootstrap_servers=infra.bootstrap)
+    return round(asyncio.run(rebuild.rebuild(settings, batch, workers=workers)).rate, 1)
 
 
 def _rebuild_store(infra: BenchInfra) -> float:

@@ -34,9 +34,16 @@ def rebuild(
                                                "file); another name builds beside the live one"),
     batch: int = typer.Option(REBUILD_BATCH, min=1, max=20_000,
                               help="messages per poll, recorded in partition batches"),
+    workers: int = typer.Option(1, min=1, max=64,
+                                help="processes, each with a share of the partitions "
+                                     "(PostgreSQL only)"),
 ) -> None:
     """Drop the read model and rebuild it from the case topics, from offset 0."""
     settings = ServiceSettings(service_name=target)
+    if workers > 1 and not settings.database_url:
+        console.print("[red]--workers needs PostgreSQL[/] (DATABASE_URL): SQLite takes one "
+                      "writer at a time")
+        raise typer.Exit(2)
     if target == SPEC.name and _live_service_answers():
         console.print("[red]the projections service is running[/]: stop it first, or "
                       "rebuild beside it with --target projections-next")
@@ -48,7 +55,7 @@ def rebuild(
         def show(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        result = asyncio.run(run_rebuild(settings, batch, show))
+        result = asyncio.run(run_rebuild(settings, batch, show, workers))
     console.print(f"rebuilt {target}: {result.messages} messages, {result.events} events "
                   f"in the case files, {result.seconds:.1f}s ({result.rate:,.0f} messages/s)")
 

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 
+from aiokafka import TopicPartition
 from sqlalchemy import (
     Engine,
     bindparam,
@@ -64,6 +65,13 @@ class CaseReadModel:
             row = c.execute(select(t.tracking.c.position)
                             .where(t.tracking.c.name == f"{topic}:{partition}")).first()
         return int(row[0]) if row else 0
+
+    def tracked_positions(self) -> dict[TopicPartition, int]:
+        """Every tracking row: how far each partition has been recorded."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(t.tracking.c.name, t.tracking.c.position)).all()
+        return {TopicPartition(*_topic_partition(name)): int(position)
+                for name, position in rows}
 
     def process_batch(self, messages: Sequence[Inbound]) -> bool:
         return self.process_partitions([messages])[0]
@@ -246,6 +254,11 @@ class CaseReadModel:
     def event_count(self) -> int:
         with self.engine.connect() as c:
             return int(c.execute(select(func.count()).select_from(t.case_events)).scalar_one())
+
+
+def _topic_partition(name: str) -> tuple[str, int]:
+    topic, partition = name.rsplit(":", 1)
+    return topic, int(partition)
 
 
 def _nonzero(table: Any, row: Any) -> bool:

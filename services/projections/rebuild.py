@@ -3,15 +3,17 @@ event: retention -1), with the same consumer and the same sink code as the live 
 
     python -m services.projections rebuild                      # in place: stop the service first
     python -m services.projections rebuild --target projections-next   # beside the live one
+    python -m services.projections rebuild --workers 4          # four processes (PostgreSQL)
     python -m services.projections compare projections-next     # equal to the live one?
 
-A rebuild reads with a consumer group of its own, so it never takes partitions from the
-running service; positions come from the read model's own tracking rows, which the reset
-emptied, so it starts at offset 0.
+A rebuild is a batch job: it reads the partitions it was given (no consumer group, so it
+never takes partitions from the running service) from the read model's own tracking rows,
+which the reset emptied, so from offset 0, up to where the log ended when it began.
 
 Every event is applied exactly as the live service applies it (batch.py, apply.py). Only
 the storage around it is faster: batches of 20,000, and the count tables written once at
-the end rather than by every batch.
+the end rather than by every batch. With several workers, each is a process of its own
+with a share of the partitions (`Share`): one Python process is the limit otherwise.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing import get_context
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -84,7 +87,24 @@ class Rebuilt:
         return self.messages / self.seconds if self.seconds else 0.0
 
 
-async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
+@dataclass(frozen=True)
+class Share:
+    """Worker `index` of `count`: partition p of every case topic where p % count == index.
+    Every case topic is keyed by case id over the same number of partitions, so all of a
+    case's events reach one worker; rows that two cases share (a merge's alias, the count
+    tables) are written as the live service's instances write them, conflicts retried."""
+
+    index: int = 0
+    count: int = 1
+
+    def holds(self, tp: TopicPartition) -> bool:
+        return tp.partition % self.count == self.index
+
+
+Ends = dict[TopicPartition, int]
+
+
+async def end_offsets(bootstrap: str) -> Ends:
     """Where the log ends now: the rebuild is complete when it has read this far."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -104,25 +124,35 @@ async def end_offsets(bootstrap: str) -> dict[TopicPartition, int]:
 
 
 async def rebuild(settings: ServiceSettings, batch_size: int = REBUILD_BATCH,
-                  progress: Progress | None = None) -> Rebuilt:
+                  progress: Progress | None = None, workers: int = 1) -> Rebuilt:
+    if workers > 1 and not settings.database_url:
+        raise ValueError("more than one rebuild worker needs PostgreSQL: "
+                         "SQLite takes one writer at a time")
     model = await asyncio.to_thread(CaseReadModel, settings)
     try:
         await asyncio.to_thread(model.reset)
-        return await _consume(model, settings, batch_size, progress)
+        await ensure_topics(settings.kafka_bootstrap_servers)
+        ends = await end_offsets(settings.kafka_bootstrap_servers)
+        started = time.perf_counter()
+        if workers == 1:
+            await _consume(model, ends, batch_size, progress)
+        else:
+            await _in_processes(model, ends, batch_size, progress, workers)
+        seconds = time.perf_counter() - started
+        await asyncio.to_thread(model.mark_all_dead_letters_published)
+        return Rebuilt(messages=sum(ends.values()), seconds=seconds,
+                       events=await asyncio.to_thread(model.event_count))
     finally:
         await asyncio.to_thread(model.close)
 
 
-async def _consume(model: CaseReadModel, settings: ServiceSettings, batch_size: int,
-                   progress: Progress | None) -> Rebuilt:
-    bootstrap = settings.kafka_bootstrap_servers
-    await ensure_topics(bootstrap)
-    ends = await end_offsets(bootstrap)
-    total = sum(ends.values())
-    consumer = BatchConsumer(model, CASE_TOPICS, bootstrap_servers=bootstrap,
-                             group_id=f"{settings.group_id}-rebuild-{uuid.uuid4().hex[:8]}",
-                             service=settings.service_name, max_records=batch_size)
-    started = time.perf_counter()
+async def _consume(model: CaseReadModel, ends: Ends, batch_size: int,
+                   progress: Progress | None) -> None:
+    """Read these partitions up to their ends into the model, counts written at the end."""
+    consumer = BatchConsumer(model, CASE_TOPICS, partitions=list(ends),
+                             bootstrap_servers=model.settings.kafka_bootstrap_servers,
+                             group_id=None, service=model.settings.service_name,
+                             max_records=batch_size)
     model.pending_counts = Deltas()
     await consumer.start()
     try:
@@ -132,27 +162,56 @@ async def _consume(model: CaseReadModel, settings: ServiceSettings, batch_size: 
                                                           max_records=batch_size)
                 await consumer.handle_poll(batches)  # as the live service: a poll at once
                 if progress:
-                    progress(_done(consumer, ends), total)
+                    progress(_done(consumer.positions, ends), sum(ends.values()))
     finally:
         await consumer.stop()
     await asyncio.to_thread(write_pending_counts, model)
-    seconds = time.perf_counter() - started
-    await asyncio.to_thread(model.mark_all_dead_letters_published)
-    return Rebuilt(messages=total, events=await asyncio.to_thread(model.event_count),
-                   seconds=seconds)
 
 
-def _done(consumer: BatchConsumer, ends: dict[TopicPartition, int]) -> int:
-    return sum(min(consumer.positions.get(tp, 0), end) for tp, end in ends.items())
+async def _in_processes(model: CaseReadModel, ends: Ends, batch_size: int,
+                        progress: Progress | None, workers: int) -> None:
+    """This process rebuilds the first share while one process per other share starts and
+    rebuilds its own; the progress is read from the tracking rows they all write."""
+    shares = [{tp: end for tp, end in ends.items() if Share(i, workers).holds(tp)}
+              for i in range(workers)]
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(workers - 1, mp_context=get_context("spawn")) as pool:
+        others = [loop.run_in_executor(pool, _rebuild_share, model.settings, share, batch_size)
+                  for share in shares[1:]]
+        watching = asyncio.create_task(_watch(model, ends, progress))
+        try:
+            await _consume(model, shares[0], batch_size, None)
+            await asyncio.gather(*others)  # a worker's failure fails the rebuild
+        finally:
+            watching.cancel()
 
 
-async def _caught_up(consumer: BatchConsumer, ends: dict[TopicPartition, int]) -> bool:
+async def _watch(model: CaseReadModel, ends: Ends, progress: Progress | None) -> None:
+    while progress:
+        tracked = await asyncio.to_thread(model.tracked_positions)
+        progress(_done(tracked, ends), sum(ends.values()))
+        await asyncio.sleep(0.5)
+
+
+def _rebuild_share(settings: ServiceSettings, ends: Ends, batch_size: int) -> None:
+    """One worker process: its own model (connections) over the tables the parent reset."""
+    model = CaseReadModel(settings)
+    try:
+        asyncio.run(_consume(model, ends, batch_size, None))
+    finally:
+        model.close()
+
+
+def _done(positions: Mapping[TopicPartition, int], ends: Ends) -> int:
+    return sum(min(positions.get(tp, 0), end) for tp, end in ends.items())
+
+
+async def _caught_up(consumer: BatchConsumer, ends: Ends) -> bool:
     """Every partition read up to where the log ended when the rebuild began."""
-    assigned = consumer.consumer.assignment()
     for tp, end in ends.items():
         if end == 0:
             continue
-        if tp not in assigned or tp not in consumer.positions:
+        if tp not in consumer.positions:
             return False
         if await consumer.consumer.position(tp) < end:
             return False

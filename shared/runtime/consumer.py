@@ -81,15 +81,19 @@ class BatchConsumer:
         topics: Sequence[str],
         *,
         bootstrap_servers: str,
-        group_id: str,
+        group_id: str | None,
         service: str,
         max_records: int = 500,
         poll_ms: int = 100,
         parsers: Mapping[str, Parser] | None = None,
         fetch_min_bytes: int = 1,
         fetch_max_wait_ms: int = 500,
+        partitions: Sequence[TopicPartition] = (),
     ) -> None:
         self.sink = sink
+        # Given: these partitions, assigned by the caller (a batch job's share of them);
+        # else the topics' partitions as the consumer group hands them out.
+        self.assigned = tuple(partitions)
         self.parsers = dict(parsers or {})
         self.topics = tuple(topics)
         self.service = service
@@ -112,7 +116,11 @@ class BatchConsumer:
 
     async def start(self) -> None:
         await self.consumer.start()
-        self.consumer.subscribe(self.topics, listener=_SeekToTracked(self))
+        if self.assigned:
+            self.consumer.assign(list(self.assigned))
+            await self.seek_to_tracked(self.assigned)
+        else:
+            self.consumer.subscribe(self.topics, listener=_SeekToTracked(self))
 
     async def stop(self) -> None:
         await self.consumer.stop()

@@ -1,7 +1,8 @@
 """The same city through a grid worker's, a town's and the city's eyes, through the portal's
 one origin: rolled-up numbers that match what was reported, and no case outside each
-scope. Then the projection is rebuilt from the event log beside the live one, and the two
-are compared table by table."""
+scope. Then the projection is rebuilt from the event log beside the live one (by two worker
+processes, each with its share of the partitions), and the two are compared table by
+table."""
 
 from __future__ import annotations
 
@@ -163,7 +164,7 @@ def test_a_rebuilt_projection_equals_the_live_one(stack: Stack, kafka: str) -> N
     eventually(lambda: _stable_count(stack), timeout=60, every=1.0)
     rebuilt = subprocess.run(
         [sys.executable, "-m", "services.projections", "rebuild",
-         "--target", "projections-rebuilt", "--batch", "500"],
+         "--target", "projections-rebuilt", "--batch", "500", "--workers", "2"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     assert "rebuilt projections-rebuilt" in rebuilt.stdout

@@ -3,6 +3,7 @@ another arrival order that ends in the same tables."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -10,12 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from services.projections import tables as t
+from services.projections.__main__ import cli as projections_cli
 from services.projections.aggregates import totals
 from services.projections.api import narrowest
 from services.projections.queries import CaseFilter
 from services.projections.readmodel import CaseReadModel
+from services.projections.rebuild import rebuild
 from shared.events import Actor, Channel, IntegrationEvent
 from shared.events.dedup import CaseRegistered, ReportMerged
 from shared.events.dispatch import CaseClosed, CaseDispatched, CaseHandled, CaseSignedFor
@@ -256,3 +260,14 @@ def test_trends_by_day_and_week(model: CaseReadModel) -> None:
     assert weeks == [{"bucket": "2026-03-02", "reported": 2, "closed": 1},
                      {"bucket": "2026-03-09", "reported": 1, "closed": 0}]
     assert model.trend(TOWN_B, first, last, "week")[1]["reported"] == 1
+
+
+def test_rebuild_workers_need_postgresql_and_nothing_is_touched_without_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("GOV_DATA_DIR", str(tmp_path))
+    said = CliRunner().invoke(projections_cli, ["rebuild", "--target", "x", "--workers", "2"])
+    assert said.exit_code == 2 and "--workers needs PostgreSQL" in said.output
+    with pytest.raises(ValueError, match="needs PostgreSQL"):
+        asyncio.run(rebuild(ServiceSettings(service_name="x", data_dir=tmp_path), workers=2))
+    assert not list(tmp_path.iterdir())  # no read model was created, let alone dropped
