@@ -99,11 +99,12 @@ def render(m: dict[str, Any]) -> str:
         "",
         "## Partitions",
         "",
-        "A consumer group uses at most one instance per partition. Replay sets the number: "
+        "A consumer group uses at most one instance per partition, and a rebuild at most "
+        "one worker per partition (`rebuild --workers N`). Replay sets the number: "
         "rebuilding a read model from the whole log must finish within a working day.",
         "",
     ]
-    replay = m.get("replay_events_per_s") or 0
+    replay = m.get("replay_events_per_s_batch_5000") or 0  # one worker
     events_kept = per_year * a["years_kept"] * a["events_consumed_projections"]
     if replay:
         one = events_kept / replay / 3600
@@ -112,9 +113,11 @@ def render(m: dict[str, Any]) -> str:
             f"- events in the log after {a['years_kept']:.0f} years (A): {fmt(per_year)} × "
             f"{a['years_kept']:.0f} × {a['events_consumed_projections']:.0f} = "
             f"{fmt(events_kept)}",
-            f"- one instance rebuilds at `replay_events_per_s` = {fmt(replay)}: "
-            f"{fmt(events_kept)} / {fmt(replay)} / 3600 = {fmt(one)} hours",
-            f"- to finish in 8 hours: ⌈{fmt(one)} / 8⌉ = {math.ceil(one / 8)} instances; "
+            f"- one rebuild worker runs at `replay_events_per_s_batch_5000` = {fmt(replay)}: "
+            f"{fmt(events_kept)} / {fmt(replay)} / 3600 = {fmt(one)} hours (two workers on "
+            f"the bench's two cores: `replay_events_per_s_batch_5000_workers_2` = "
+            f"{fmt(m.get('replay_events_per_s_batch_5000_workers_2') or 0)})",
+            f"- to finish in 8 hours: ⌈{fmt(one)} / 8⌉ = {math.ceil(one / 8)} workers; "
             f"at least 2 × the widest group above ({widest}) = {2 * widest}",
             f"- **partitions per case topic: {parts}** (rounded up to a multiple of 12; "
             "deploy/k8s/overlays/prod sets it on the four case topics, 12 on the others). "
@@ -184,14 +187,19 @@ def _findings(m: dict[str, Any]) -> list[str]:
     for name, c in (m.get("targets") or {}).items():
         rows.append(f"| {name} | {c.get('measured')} (bound {c.get('target')}) | "
                     f"{c.get('met')} |")
-    rows += ["", f"Scale-out: dedup alone, 1 → 3 instances in one group: "
-             f"{m.get('scaleout_dedup_1_instances_reports_per_s')} → "
-             f"{m.get('scaleout_dedup_3_instances_reports_per_s')} reports/s "
-             f"(× {m.get('scaleout_dedup_growth_3_over_1')}); shares "
-             f"{m.get('scaleout_dedup_3_instances_shares')}. On two cores, shared with the "
-             "broker and the database, the group is CPU-bound, so instances add little "
-             "here; on a cluster "
-             "each instance brings its own core (the sizing above assumes that)."]
+    rows += ["", "Scale-out, 1 → 3 instances of one service in one group, the service "
+             "alone on a backlog (`bench/suites/scaleout.py`):", ""]
+    for service, why in (("dispatch", "per-case work: the instances share it"),
+                         ("dedup", "each instance keeps its own index of every open case, "
+                                   "so that upkeep is repeated, not shared")):
+        key = f"scaleout_{service}"
+        rows.append(f"- {service}: {m.get(f'{key}_1_instances_messages_per_s')} → "
+                    f"{m.get(f'{key}_3_instances_messages_per_s')} messages/s "
+                    f"(× {m.get(f'{key}_growth_3_over_1')}), shares "
+                    f"{m.get(f'{key}_3_instances_shares')}; {why}.")
+    rows += ["", "On two cores, shared with the broker and the database, a group is soon "
+             "CPU-bound, so instances add less here than on a cluster, where each instance "
+             "brings its own core (the sizing above assumes that)."]
     return rows
 
 

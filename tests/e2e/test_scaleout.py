@@ -1,18 +1,21 @@
-"""Three instances of dedup in one consumer group share the partitions of gov.intake.events,
+"""Three instances of a service in one consumer group share the partitions of its topics,
 and every report still has exactly one effect: one registration, one dispatch, one file
-line each. (How much faster three are is a benchmark figure: `make bench`, suite scaleout.)"""
+line each. Dedup (its own index in each instance), dispatch (per case) and projections
+(one case's topics held by different instances, writing the same rows). How much faster
+three are is a benchmark figure: `make bench`, suite scaleout."""
 
 from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from bench.stack import synthetic_report
 from govctl.processes import ServiceProcess, Stack
-from shared.events.topics import INTAKE
+from shared.events.topics import DEDUP, INTAKE
 from tests.e2e.conftest import GRID_WORKER, LEADER, TEST_PORTS, eventually
 from tests.faults.harness import audit
 
@@ -22,12 +25,16 @@ ROUND = 60  # reports per round
 MAX_ROUNDS = 10  # until every instance has had a share (a rebalance takes a moment)
 
 
-def applied(url: str) -> int:
-    """What one instance recorded from gov.intake.events (its own Prometheus counter)."""
+# The service, and the topic whose messages count as its instances' shares (None: all).
+SERVICES = {"dedup": INTAKE, "dispatch": DEDUP, "projections": None}
+
+
+def applied(url: str, topic: str | None) -> int:
+    """What one instance recorded (its own Prometheus counter)."""
     text = httpx.get(f"{url}/metrics", timeout=10).text
     return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith("gov_messages_applied_total{")
-                   and f'topic="{INTAKE}"' in line))
+                   and (topic is None or f'topic="{topic}"' in line)))
 
 
 def post_round(stack: Stack, rng: random.Random) -> list[str]:
@@ -47,31 +54,33 @@ def dispatched(stack: Stack, case_ids: list[str]) -> bool:
                    (None, "reported", "registered") for c in case_ids)
 
 
-@pytest.fixture
-def three_dedups(stack: Stack) -> list[ServiceProcess]:
-    extra = [ServiceProcess("dedup", TEST_PORTS["dedup"] + 10 * i, stack.env, stack.log_dir,
+@pytest.fixture(params=list(SERVICES))
+def three(request: pytest.FixtureRequest, stack: Stack) -> Iterator[list[ServiceProcess]]:
+    name = request.param
+    extra = [ServiceProcess(name, TEST_PORTS[name] + 10 * i, stack.env, stack.log_dir,
                             instance=f"-{i}") for i in (1, 2)]
     for p in extra:
         p.start()
     try:
         for p in extra:
             p.wait_ready()
-        yield [stack.processes["dedup"], *extra]
+        yield [stack.processes[name], *extra]
     finally:
         for p in extra:
             p.stop()
 
 
 def test_three_instances_share_the_partitions_and_nothing_happens_twice(
-        stack: Stack, three_dedups: list[ServiceProcess]) -> None:
-    before = [applied(p.url) for p in three_dedups]
+        stack: Stack, three: list[ServiceProcess]) -> None:
+    topic = SERVICES[three[0].name]
+    before = [applied(p.url, topic) for p in three]
     rng = random.Random(9)
     case_ids: list[str] = []
     for _ in range(MAX_ROUNDS):
         batch = post_round(stack, rng)
         case_ids += batch
         eventually(lambda b=batch: dispatched(stack, b), timeout=120)
-        shares = [applied(p.url) - b for p, b in zip(three_dedups, before, strict=True)]
+        shares = [applied(p.url, topic) - b for p, b in zip(three, before, strict=True)]
         if all(shares):
             break
 
