@@ -161,6 +161,9 @@ class CaseIndex:
         # rarest grams) is computed when it is indexed and again only once the index has
         # grown or shrunk by a quarter, not at every decision.
         self._signatures: dict[uuid.UUID, Weights] = {}
+        # The signature a decision just computed for its report (`weigh`), taken when
+        # that report is indexed next instead of being computed again.
+        self._weighed: tuple[uuid.UUID, Weights] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -208,7 +211,9 @@ class CaseIndex:
         entry.summarise()
         self.report_case[facts.case_id] = entry.case_id
         self._count(facts, 1)
-        self._signatures[facts.case_id] = self._signature(facts)
+        weighed, self._weighed = self._weighed, None
+        self._signatures[facts.case_id] = (weighed[1] if weighed and weighed[0] == facts.case_id
+                                           else self._signature(facts))
         self._advance(facts.reported_at)
 
     def _detach(self, facts: ReportFacts) -> None:
@@ -363,12 +368,25 @@ class CaseIndex:
             self._signatures[facts.case_id] = out
         return out
 
+    def weigh(self, facts: ReportFacts) -> tuple[dict[str, float], dict[str, float]]:
+        """A report's gram and pinyin weights, for deciding it; its signature is kept for
+        when it is indexed (its own counts then added move the weights far less than the
+        quarter a signature is kept for anyway)."""
+        w, wp = self._gram_weights(facts)
+        self._weighed = (facts.case_id, self._summary(w, wp))
+        return w, wp
+
     def _signature(self, facts: ReportFacts) -> Weights:
+        return self._summary(*self._gram_weights(facts))
+
+    def _gram_weights(self, facts: ReportFacts) -> tuple[dict[str, float], dict[str, float]]:
         ch, cat = facts.channel, facts.category
         memo: dict[str, float] = {}
-        w = {g: self.weight(g, ch, cat, memo) for g in facts.text.grams}
-        pinyin = sum(self.weight(g, ch, cat, memo) for g in facts.text.pinyin)
-        return Weights(self.reports, sum(w.values()), pinyin, names_of(w))
+        return ({g: self.weight(g, ch, cat, memo) for g in facts.text.grams},
+                {g: self.weight(g, ch, cat, memo) for g in facts.text.pinyin})
+
+    def _summary(self, w: dict[str, float], wp: dict[str, float]) -> Weights:
+        return Weights(self.reports, sum(w.values()), sum(wp.values()), names_of(w))
 
 
 NAME_GRAMS = 4  # a report's rarest grams: most often the name of what is at fault

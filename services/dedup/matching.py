@@ -223,10 +223,8 @@ class _Query:
     def __init__(self, index: CaseIndex, facts: ReportFacts) -> None:
         self.index, self.facts = index, facts
         self.kx = M_PER_DEG * math.cos(math.radians(facts.lat)) if facts.lat is not None else 0.0
-        t, ch, cat = facts.text, facts.channel, facts.category
-        memo: dict[str, float] = {}
-        self.w = {g: index.weight(g, ch, cat, memo) for g in t.grams}
-        self.wp = {g: index.weight(g, ch, cat, memo) for g in t.pinyin}
+        t = facts.text
+        self.w, self.wp = index.weigh(facts)
         self.norm = sum(self.w.values())
         self.pnorm = sum(self.wp.values())
         self.names = dict(names_of(self.w))

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
 
 from bench.data.dedup_eval import generate
 from services.dedup.index import CaseIndex, ReportFacts, demo_neighbours
@@ -155,3 +158,29 @@ def test_a_report_without_coordinates_is_measured_to_its_grids_outline() -> None
     assert best.case_id == case.case_id
     assert best.signals["distance_m"] is None and best.signals["place_m"] == 0.0
     assert best.signals["subject"] == 1.0
+
+
+def test_a_decided_report_is_weighed_once_and_indexed_with_that_signature(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Weighing a report's grams is most of a decision: indexing the report just decided
+    keeps the decision's signature instead of weighing it again; any other report
+    indexed is weighed as before."""
+    index = CaseIndex(neighbours=demo_neighbours().around)
+    for i in range(20):
+        index.add_case(facts(f"第{i}家饭店油烟直排扰民", at=T0 + timedelta(minutes=i)))
+    weighed: list[uuid.UUID] = []
+    gram_weights = CaseIndex._gram_weights
+
+    def counted(self: CaseIndex, f: ReportFacts) -> Any:
+        weighed.append(f.case_id)
+        return gram_weights(self, f)
+
+    monkeypatch.setattr(CaseIndex, "_gram_weights", counted)
+    report = facts("老王烧烤油烟直排", at=T0 + timedelta(hours=1))
+    Matcher(index).decide(report)
+    index.add_case(report)
+    assert weighed.count(report.case_id) == 1
+    other = facts("阿强火锅门口堆放杂物", at=T0 + timedelta(hours=2))
+    index.add_case(other)
+    assert weighed.count(other.case_id) == 1
+    assert index.weights(report).names == index._signatures[report.case_id].names
