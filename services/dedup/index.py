@@ -319,43 +319,48 @@ class CaseIndex:
             return abs(at - entry.closed_at) <= self.reopen_window
         return at - entry.last_at <= self.open_window and entry.first_at - at <= self.open_window
 
-    def idf(self, gram: str) -> float:
-        return math.log((self.reports + 1) / (self.df.get(gram, 0) + 1)) + 1.0
-
-    def weight(self, gram: str, channel: str, category: str,
-               memo: dict[str, float] | None = None) -> float:
+    def weight(self, gram: str, channel: str, category: str) -> float:
         """How much sharing `gram` says, for a report from `channel` filed under
         `category`. Rare grams say much; grams common among reports of the same category
         say little (油烟, 直排 in oily-smoke reports: how such complaints are told, not
         which restaurant); grams most of the channel's own reports carry (its formula:
         来电反映, 诉求, 已拍照取证 ...) say nothing. Learnt from the indexed reports, not from
         a list of formulae or names."""
-        n = self.channel_reports.get(channel, 0)
-        share = self.channel_df[channel].get(gram, 0) / (n + CHANNEL_PRIOR) if n else 0.0
-        rarity = self._rarity(gram, category, memo)
-        if len(gram) == 2 and gram[0] not in "#:":  # two Chinese characters
-            # No rarer than its rarer character: a bigram across the seam of two phrases
-            # (街阿 in 龙桥街阿强) is rare only by combination and names nothing.
-            rarity = min(rarity, max(self._rarity(gram[0], category, memo),
-                                     self._rarity(gram[1], category, memo)))
-        return rarity ** self.rarity_power * max(0.0, 1.0 - share)
+        return self._weigher(channel, category)(gram)
 
-    def _rarity(self, gram: str, category: str, memo: dict[str, float] | None = None
-                ) -> float:
-        """Inverse document frequency, overall and among reports of the same category.
-        `memo` holds one decision's values (one category, counts unchanged meanwhile): a
-        character is asked for once per bigram it is part of."""
-        if memo is not None:
+    def _weigher(self, channel: str, category: str) -> Callable[[str], float]:
+        """`weight` for one report's channel and category, the counts as they are now:
+        its constants looked up once, and each gram's rarity (inverse document frequency,
+        overall and among reports of the same category) computed once, where a character
+        is asked for once per bigram it is part of. A decision weighs a hundred grams."""
+        log, sqrt, power = math.log, math.sqrt, self.rarity_power
+        n = self.channel_reports.get(channel, 0)
+        channel_df = self.channel_df[channel] if n else Counter[str]()
+        prior = n + CHANNEL_PRIOR
+        reports, df = self.reports + 1, self.df
+        m = self.category_reports.get(category, 0)
+        category_df = self.category_df[category] if m else None
+        memo: dict[str, float] = {}
+
+        def rarity(gram: str) -> float:
             known = memo.get(gram)
             if known is None:
-                known = memo[gram] = self._rarity(gram, category)
+                known = log(reports / (df.get(gram, 0) + 1)) + 1.0
+                if category_df is not None:
+                    known = sqrt(known * (log((m + 1) / (category_df.get(gram, 0) + 1)) + 1.0))
+                memo[gram] = known
             return known
-        rarity = self.idf(gram)
-        m = self.category_reports.get(category, 0)
-        if m:
-            within = math.log((m + 1) / (self.category_df[category].get(gram, 0) + 1)) + 1.0
-            rarity = math.sqrt(rarity * within)
-        return rarity
+
+        def weight(gram: str) -> float:
+            r = rarity(gram)
+            if len(gram) == 2 and gram[0] not in "#:":  # two Chinese characters
+                # No rarer than its rarer character: a bigram across the seam of two
+                # phrases (街阿 in 龙桥街阿强) is rare only by combination and names nothing.
+                r = min(r, max(rarity(gram[0]), rarity(gram[1])))
+            share = channel_df.get(gram, 0) / prior
+            return r ** power * max(0.0, 1.0 - share)
+
+        return weight
 
     def weights(self, facts: ReportFacts) -> Weights:
         """A report's signature: total gram weight (characters/words, and pinyin) and its
@@ -380,10 +385,9 @@ class CaseIndex:
         return self._summary(*self._gram_weights(facts))
 
     def _gram_weights(self, facts: ReportFacts) -> tuple[dict[str, float], dict[str, float]]:
-        ch, cat = facts.channel, facts.category
-        memo: dict[str, float] = {}
-        return ({g: self.weight(g, ch, cat, memo) for g in facts.text.grams},
-                {g: self.weight(g, ch, cat, memo) for g in facts.text.pinyin})
+        weigh = self._weigher(facts.channel, facts.category)
+        return ({g: weigh(g) for g in facts.text.grams},
+                {g: weigh(g) for g in facts.text.pinyin})
 
     def _summary(self, w: dict[str, float], wp: dict[str, float]) -> Weights:
         return Weights(self.reports, sum(w.values()), sum(wp.values()), names_of(w))
