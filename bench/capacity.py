@@ -124,7 +124,8 @@ def render(m: dict[str, Any]) -> str:
             "KEDA stops at 24 instances a service: the database's connection budget, 24 × a "
             "pool of 10 = 240 of max_connections 400; a rebuild beyond that runs as a job. "
             "The replay rate is the figure to raise first: at the issue's 50,000 events/s "
-            "⌈2,400,000,000 / 50,000 / 3600 / 8⌉ = 2 workers would do",
+            f"⌈{fmt(events_kept)} / 50,000 / 3600 / 8⌉ = "
+            f"{math.ceil(events_kept / 50_000 / 3600 / 8)} workers would do",
         ]
     kb = m.get("kafka_bytes_per_event") or 0
     if kb:
