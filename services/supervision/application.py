@@ -40,6 +40,7 @@ from shared.events.dispatch import (
 from shared.events.registry import wire_body
 from shared.runtime.clock import Clock, DrivenClock, SystemClock
 from shared.runtime.meta import command_meta, meta_from, system_actor
+from shared.runtime.prefetch import prefetch
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.store import (
     DomainError,
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 Entry = dict[str, Any]
 COMMAND_RETRIES = 5
+FIRE_BATCH = 500  # due alarms recorded per transaction
 ARCHIVE_TOPICS = (get_topic(CaseArchive.Opened), get_topic(CaseArchive.Archived))
 TIMED = ("Watch.Started", "Watch.DeadlineMoved", "Watch.NoticeIssued", "Watch.Summoned")
 # The stored-event topics the timer and notice indexes fold: read by topic, so that the
@@ -398,26 +400,46 @@ class SupervisionApplication(ServiceApplication):
                 self.timers.schedule(e.originator_id, e.kind, e.started_at, e.deadline)
 
     def fire_due(self) -> int:
-        """Fire every alarm due now. Returns how many were recorded."""
+        """Fire every alarm due now, a batch of watches per transaction. Returns how many
+        were recorded. Alarms not recorded when this fails are due again at once."""
         with self.timer_lock:
             self.refresh_timers()
             now = self.clock.now()
+            due = self.timers.due(now)
             fired = 0
-            for alarm in self.timers.due(now):
-                fired += self._fire(alarm)
+            try:
+                while due:
+                    fired += self._fire_batch(due[:FIRE_BATCH], now)
+                    due = due[FIRE_BATCH:]
+            except BaseException:
+                for alarm in due:  # one already recorded is refused by its watch next time
+                    self.timers.schedule_alarm(alarm)
+                raise
             return fired
 
-    def _fire(self, alarm: Alarm) -> int:
+    def _fire_batch(self, alarms: Sequence[Alarm], now: datetime) -> int:
+        """The batch's watches loaded in one query and saved in one transaction (after an
+        outage or a jump of the driven clock, thousands are due at once). A watch another
+        writer moved meanwhile fails the batch: each alarm is then fired on its own."""
+        watches = prefetch(self.recorder, self.mapper, {a.case_id for a in alarms})
+        changed: dict[uuid.UUID, Watch] = {}
+        fired = 0
+        for alarm in alarms:
+            watch = watches.get(alarm.case_id)
+            if watch is not None and self._alarm(watch, alarm, now):
+                changed[alarm.case_id] = watch
+                fired += 1
+        if not changed:
+            return 0
+        try:
+            self.save(*changed.values())
+        except IntegrityError:
+            return sum(self._fire(alarm, now) for alarm in alarms)
+        return fired
+
+    def _fire(self, alarm: Alarm, now: datetime) -> int:
         watch: Watch = self.repository.get(alarm.case_id)
-        to_area = watch.supervising_area
-        meta = {"actor": self.actor.model_dump(), "correlation_id": str(alarm.case_id),
-                "causation_id": None}
-        now = self.clock.now()
-        started, deadline = watch.deadline_of(alarm.kind)
-        if alarm.deadline is not None and deadline != alarm.deadline:
-            return 0  # stale: this deadline was moved (reopen, extension, re-dispatch)
-        share = self.timers.calendar.elapsed_share(started, deadline, now)
-        if not watch.alarm(alarm.kind, alarm.level, now, to_area, round(share, 3), meta):
+        if not self._alarm(watch, alarm, now):
             return 0
         try:
             self.save(watch)
@@ -425,3 +447,14 @@ class SupervisionApplication(ServiceApplication):
             self.timers.schedule_alarm(alarm)
             return 0
         return 1
+
+    def _alarm(self, watch: Watch, alarm: Alarm, now: datetime) -> bool:
+        """Raise the alarm on the watch (not saved); False when it is stale or raised."""
+        started, deadline = watch.deadline_of(alarm.kind)
+        if alarm.deadline is not None and deadline != alarm.deadline:
+            return False  # stale: this deadline was moved (reopen, extension, re-dispatch)
+        share = self.timers.calendar.elapsed_share(started, deadline, now)
+        meta = {"actor": self.actor.model_dump(), "correlation_id": str(alarm.case_id),
+                "causation_id": None}
+        return bool(watch.alarm(alarm.kind, alarm.level, now, watch.supervising_area,
+                                round(share, 3), meta))
