@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from sqlalchemy import create_engine, select
 
 from services.intake.application import IntakeApplication
 from services.intake.channels import (
@@ -24,12 +25,15 @@ from services.intake.channels import (
     normalise,
     topic_parser,
 )
+from services.intake.index import ReportIndex
+from services.intake.index import reports as report_index
 from services.intake.settings import IntakeSettings
 from shared.catalogue import is_category
 from shared.events import Actor, Channel, ContractError
+from shared.events.dedup import ReportMerged
 from shared.events.dispatch import CaseClosed
 from shared.events.intake import CaseReported
-from shared.pii import find_personal_patterns, seal_for_transport
+from shared.pii import Person, find_personal_patterns, seal_for_transport
 from shared.runtime.store import DeadLetter, Inbound
 
 PHONE = "13812345678"
@@ -185,3 +189,43 @@ def test_intake_follows_the_case_and_ignores_republished_events(app: IntakeAppli
     app.index.catch_up()
     row = app.index.get(str(rid))
     assert row is not None and row["status"] == "closed"
+
+
+def test_the_report_index_is_the_same_however_many_events_a_catch_up_applies(
+        app: IntakeApplication, tmp_path: Path) -> None:
+    """A catch-up folds its events per report before writing (one insert, an update per
+    set of columns): the table must be what one event at a time makes of the log."""
+    reports = []
+    for i, ref in enumerate(("GD-20", "GD-21", "GD-22")):
+        msg = topic_parser(Channel.HOTLINE_12345)(sealed_hotline(app, ref))
+        app.process_batch([Inbound("gov.channel.hotline_12345", 0, i, msg)])  # type: ignore[arg-type]
+        reports.append(msg.event_id)  # type: ignore[union-attr]
+    first, second, third = reports
+    who = Actor(id="d", role="dispatcher")
+    closed = CaseClosed(event_id=uuid.uuid4(), case_id=first, occurred_at=NOW,
+                        producer="dispatch", correlation_id=first, actor=who,
+                        department="ecology", on_time=True)
+    merged = ReportMerged(event_id=uuid.uuid4(), case_id=first, occurred_at=NOW,
+                          producer="dedup", correlation_id=first, actor=who,
+                          report_id=second, report_case_id=second,
+                          channel=Channel.HOTLINE_12345)
+    app.process_batch([Inbound("gov.dispatch.events", 0, 0, closed),
+                       Inbound("gov.dedup.events", 0, 0, merged)])
+    app.index.catch_up()  # erasure finds the person's reports through the index
+    app.erase_persons([app.vault.person_ref(Person(phone=PHONE))], "person_request", who)
+
+    def table(batch: int) -> list[Any]:
+        engine = create_engine(f"sqlite:///{tmp_path / f'index-{batch}.sqlite'}")
+        index = ReportIndex(engine, app, batch=batch)
+        while index.catch_up():
+            pass
+        with engine.connect() as c:
+            return sorted(c.execute(select(report_index)).all(), key=lambda r: r.report_id)
+
+    one_by_one, together = table(1), table(1000)
+    assert one_by_one == together
+    rows = {r.report_id: r for r in together}
+    assert rows[str(first)].status == "closed" and rows[str(first)].department == "ecology"
+    assert (rows[str(second)].status, rows[str(second)].case_id) == ("merged", str(first))
+    assert all(r.contact["erased"] for r in rows.values())  # all three: the same caller
+    assert rows[str(third)].status == "reported"
