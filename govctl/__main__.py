@@ -54,11 +54,10 @@ def run(
 
 
 def _load_demo(stack: Stack, count: int) -> None:
-    key = secret(REPO / "var")
-    made = demo.post_reports(stack.url("intake"), count, key)
-    departments = demo.wait_dispatched(stack.url("dispatch"), made, key)
-    demo.walk(stack.url("dispatch"), departments, key)
-    console.print(f"demo city 莆阳市: {len(made)} cases reported, {len(departments)} dispatched")
+    loaded = demo.load(stack.url("intake"), stack.url("dispatch"), count, secret(REPO / "var"))
+    kept = f" ({loaded.kept} kept from an earlier run)" if loaded.kept else ""
+    console.print(f"demo city 莆阳市: {loaded.reported} cases reported{kept}, "
+                  f"{loaded.dispatched} dispatched now")
 
 
 def _print_urls(stack: Stack) -> None:

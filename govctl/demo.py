@@ -43,6 +43,25 @@ SAMPLES: tuple[tuple[str, str, str], ...] = (
 class DemoCase:
     case_id: uuid.UUID
     category: str
+    new: bool = True  # False: an earlier run reported it (and walked it)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    reported: int
+    kept: int  # reported by an earlier run: found again, left as that run left them
+    dispatched: int
+
+
+def load(intake_url: str, dispatch_url: str, count: int, key: str) -> Loaded:
+    """Report the sample cases and walk the new ones through the loop. Run again on the
+    same stores (`make run` a second time), it finds its reports recorded and walks
+    nothing twice: a case signed for cannot be signed for again."""
+    made = post_reports(intake_url, count, key)
+    fresh = [c for c in made if c.new]
+    departments = wait_dispatched(dispatch_url, fresh, key)
+    walk(dispatch_url, departments, key)
+    return Loaded(len(made), len(made) - len(fresh), len(departments))
 
 
 def post_reports(intake_url: str, count: int, key: str, seed: int = 7) -> list[DemoCase]:
@@ -62,7 +81,9 @@ def post_reports(intake_url: str, count: int, key: str, seed: int = 7) -> list[D
             r = client.post("/api/reports", json=body,
                             headers=bearer(f"gw-{grid}", "grid_worker", grid, key, "网格员"))
             r.raise_for_status()
-            made.append(DemoCase(uuid.UUID(r.json()["case_id"]), category))
+            answer = r.json()
+            made.append(DemoCase(uuid.UUID(answer["case_id"]), category,
+                                 new=not answer["duplicate_submission"]))
     return made
 
 

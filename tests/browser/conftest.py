@@ -68,9 +68,11 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def seed(stack: Stack) -> None:
     """The demo city's sample cases, some walked to closed, and one report for review."""
-    made = demo.post_reports(stack.url("intake"), 30, KEY)
-    departments = demo.wait_dispatched(stack.url("dispatch"), made, KEY)
-    demo.walk(stack.url("dispatch"), departments, KEY)
+    first = demo.load(stack.url("intake"), stack.url("dispatch"), 30, KEY)
+    assert (first.reported, first.kept) == (30, 0) and first.dispatched > 0
+    # `make run` a second time on the same stores: nothing reported or walked twice.
+    again = demo.load(stack.url("intake"), stack.url("dispatch"), 30, KEY)
+    assert (again.reported, again.kept, again.dispatched) == (30, 30, 0)
     # A report that says only "同上" (as above) on the very spot of an open case of the same
     # category is never merged on place alone: it waits for a person, twice here.
     worker = bearer("gw-review", "grid_worker", REVIEW_UNIT[:15])
