@@ -122,7 +122,9 @@ def render(m: dict[str, Any]) -> str:
             f"- **partitions per case topic: {parts}** (rounded up to a multiple of 12; "
             "deploy/k8s/overlays/prod sets it on the four case topics, 12 on the others). "
             "KEDA stops at 24 instances a service: the database's connection budget, 24 × a "
-            "pool of 10 = 240 of max_connections 400; a rebuild beyond that runs as a job. "
+            "pool of 10 = 240 of max_connections 400. A rebuild runs as the Job "
+            "projections-rebuild (deploy/k8s, applied suspended; `--workers` set there), "
+            "beside the live read model. "
             "The replay rate is the figure to raise first: at the issue's 50,000 events/s "
             f"⌈{fmt(events_kept)} / 50,000 / 3600 / 8⌉ = "
             f"{math.ceil(events_kept / 50_000 / 3600 / 8)} workers would do",

@@ -142,6 +142,41 @@ def migration(service: str, container: dict[str, Any]) -> dict[str, Any]:
             "env": [secret_env("GOV_DATABASE_OWNER_URL", f"{DATABASE}-app")]}
 
 
+REBUILD_TARGET = "projections-next"
+REBUILD_WORKERS = 4
+
+
+def rebuild_job() -> dict[str, Any]:
+    """The read model rebuilt from the log beside the live one, by REBUILD_WORKERS
+    processes (`rebuild --workers`), as the projector role; applied suspended, run by an
+    operator (`kubectl patch job projections-rebuild -p '{"spec":{"suspend":false}}'`),
+    then compared (`python -m services.projections compare projections-next`). Its own
+    `app` label: the projections Service must not send requests to it."""
+    name = "projections-rebuild"
+    pod = copy.deepcopy(deployment("projections")["spec"]["template"]["spec"])
+    container = pod["containers"][0]
+    for key in ("ports", "startupProbe", "livenessProbe", "readinessProbe"):
+        del container[key]
+    writer = secret_env("DATABASE_URL", DB_ROLES["gov_projector"])
+    container.update(
+        name=name,
+        command=["python", "-m", "services.projections", "rebuild", "--target",
+                 REBUILD_TARGET, "--workers", str(REBUILD_WORKERS)],
+        env=[{"name": "GOV_ENV", "value": "production"},
+             {"name": "KAFKA_BOOTSTRAP_SERVERS", "value": BOOTSTRAP}, writer,
+             {**copy.deepcopy(writer), "name": "GOV_DATABASE_WRITER_URL"}],
+        resources={"requests": {"cpu": str(REBUILD_WORKERS), "memory": "2Gi"},
+                   "limits": {"cpu": str(REBUILD_WORKERS), "memory": "2Gi"}})
+    pod["initContainers"][0]["command"][-1] = REBUILD_TARGET  # migrate the new read model
+    pod.update(restartPolicy="Never", serviceAccountName="projections")
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name, "labels": labels(name)},
+        "spec": {"suspend": True, "backoffLimit": 0, "ttlSecondsAfterFinished": 86400,
+                 "template": {"metadata": {"labels": labels(name)}, "spec": pod}},
+    }
+
+
 def service_resource(service: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": service, "labels": labels(service)},
@@ -196,6 +231,8 @@ def service_folder(service: str) -> dict[str, list[dict[str, Any]]]:
         files["scaledobject.yaml"] = [scaled_object(service, topics)]
     else:
         files["hpa.yaml"] = [cpu_hpa(service)]
+    if service == "projections":
+        files["rebuild-job.yaml"] = [rebuild_job()]
     files["kustomization.yaml"] = [kustomization(sorted(files))]
     return files
 

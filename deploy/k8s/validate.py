@@ -163,6 +163,11 @@ def rules(docs: list[dict[str, Any]]) -> Iterator[str]:
     for name, s in by_kind.get("Service", {}).items():
         if s["spec"].get("selector", {}).get("app") != name:
             yield f"Service/{name}: does not select app={name}"
+    for name, job in by_kind.get("Job", {}).items():
+        pod_labels = job["spec"]["template"]["metadata"]["labels"]
+        for service, svc in by_kind.get("Service", {}).items():
+            if svc["spec"].get("selector", {}).items() <= pod_labels.items():
+                yield f"Job/{name}: its pods would receive Service/{service}'s requests"
     scaled = by_kind.get("ScaledObject", {})
     for name in SERVICES:
         if generate.consumes(name) and (
