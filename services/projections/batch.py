@@ -74,23 +74,32 @@ class Batch:
     # -- loading ----------------------------------------------------------------------
 
     def preload(self, events: Iterable[IntegrationEvent]) -> None:
-        """Load the rows these events change, locked until the batch commits: another
-        writer of the same case (an instance with another topic's partition, a rebuild
-        worker with a merged report) waits, then loads what this one wrote. Unlocked, the
-        later commit wrote its whole row over the earlier one's change. Locked in key
-        order, so that two writers never wait for each other."""
         ids = {str(e.case_id) for e in events}
         ids |= {other for e in events if (other := linked_case(e)) is not None}
+        self._lock(sorted(ids))
         for part in chunks(sorted(ids)):
-            key = t.aliases.c.report_case_id
-            q = select(t.aliases).where(among(self.c, key, part)).order_by(key)
-            self.aliases.update({r.report_case_id: r.case_id
-                                 for r in self.c.execute(q.with_for_update())})
+            q = select(t.aliases).where(among(self.c, t.aliases.c.report_case_id, part))
+            self.aliases.update({r.report_case_id: r.case_id for r in self.c.execute(q)})
             for table, into in ((t.cases, self.stored), (t.merged_cases, self.hidden)):
                 q = select(table).where(among(self.c, table.c.case_id, part))
-                for r in self.c.execute(q.order_by(table.c.case_id).with_for_update()
-                                        ).mappings():
+                for r in self.c.execute(q).mappings():
                     into[r["case_id"]] = dict(r)
+
+    def _lock(self, ids: list[str]) -> None:
+        """Hold these cases until the batch commits: another writer of the same case (an
+        instance with another topic's partition, a rebuild worker with the other side of
+        a merge) waits, then loads what this one wrote. Unheld, the later commit wrote its
+        whole row over the earlier one's change, and a report merged by one writer while
+        another registered it was inserted into both the listed and the merged table (a
+        row that does not exist yet has nothing to lock, so the lock is on the case id:
+        a transaction-scoped advisory lock, in this read model's key space, in key order
+        so that two writers never wait for each other). SQLite has one writer anyway."""
+        if self.c.dialect.name != "postgresql" or not ids:
+            return
+        self.c.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(hashtext(current_schema()), k) FROM "
+            "(SELECT DISTINCT hashtext(id) AS k FROM unnest(%(ids)s::text[]) AS id "
+            "ORDER BY k) AS keys", {"ids": ids})
 
     def is_new(self, e: IntegrationEvent) -> bool:
         """Republished events (same id) are skipped: the read model applies each once."""

@@ -91,8 +91,8 @@ class Rebuilt:
 class Share:
     """Worker `index` of `count`: partition p of every case topic where p % count == index.
     Every case topic is keyed by case id over the same number of partitions, so all of a
-    case's events reach one worker; rows that two cases share (a merge's alias, the count
-    tables) are written as the live service's instances write them, conflicts retried."""
+    case's events reach one worker. A merge changes two cases, which may belong to two
+    workers: each batch holds the cases it changes (Batch._lock), as live instances do."""
 
     index: int = 0
     count: int = 1
