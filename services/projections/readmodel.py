@@ -38,6 +38,10 @@ from shared.events import IntegrationEvent
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.store import Inbound, ensure_schema, schema_name, schema_setup_lock
 
+# The most messages a batch that holds its cases may carry: a lock per case, and
+# PostgreSQL's lock table is shared by every session (Batch._lock).
+HELD_BATCH = 1000
+
 
 class CaseReadModel:
     def __init__(self, settings: ServiceSettings) -> None:
@@ -57,6 +61,10 @@ class CaseReadModel:
         self.listeners.append(self.broadcaster.publish)
         # A rebuild gathers the counts' changes here and writes them once (rebuild.py).
         self.pending_counts: Deltas | None = None
+        # Whether another writer may change the same cases (live instances, rebuild
+        # workers): each batch then holds its cases (Batch._lock). One rebuild worker
+        # writes alone.
+        self.shared = True
 
     # -- Sink ---------------------------------------------------------------------------
 
@@ -89,7 +97,7 @@ class CaseReadModel:
             if not messages:
                 return [False] * len(batches)
             events = [m.event for m in messages if m.event]
-            batch = Batch(c, self._known_event_ids(c, events))
+            batch = Batch(c, self._known_event_ids(c, events), hold=self.shared)
             batch.preload(events)
             for m in messages:
                 if m.event is None:

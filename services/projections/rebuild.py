@@ -32,7 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from services.projections.aggregates import Deltas
 from services.projections.batch import write_counts
-from services.projections.readmodel import CaseReadModel
+from services.projections.readmodel import HELD_BATCH, CaseReadModel
 from shared.events.topics import CASE_TOPICS
 from shared.runtime.consumer import BatchConsumer
 from shared.runtime.kafka import ensure_topics
@@ -135,9 +135,10 @@ async def rebuild(settings: ServiceSettings, batch_size: int = REBUILD_BATCH,
         ends = await end_offsets(settings.kafka_bootstrap_servers)
         started = time.perf_counter()
         if workers == 1:
+            model.shared = False  # alone: no case to hold
             await _consume(model, ends, batch_size, progress)
         else:
-            await _in_processes(model, ends, batch_size, progress, workers)
+            await _in_processes(model, ends, min(batch_size, HELD_BATCH), progress, workers)
         seconds = time.perf_counter() - started
         await asyncio.to_thread(model.mark_all_dead_letters_published)
         return Rebuilt(messages=sum(ends.values()), seconds=seconds,
