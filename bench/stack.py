@@ -18,7 +18,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -319,18 +319,28 @@ def case_reported(ref: str, rng: random.Random) -> CaseReported:
         placed=where is not None, reported_at=now)
 
 
+# A message as it goes on a topic: key, value, headers.
+Message = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
 async def produce_reports(bootstrap: str, refs: Iterable[str], seed: int | None = None) -> int:
     """High-volume intake straight onto gov.intake.events, so HTTP does not cap it. The
     messages are built first, so the send itself is what the caller times. Each call draws
     fresh reports (a repeated one would rightly be merged by dedup)."""
     rng = random.Random(seed)
     events = [case_reported(ref, rng) for ref in refs]
+    return await produce(bootstrap, INTAKE, [
+        (str(e.case_id).encode(), serialize_event(e), e.envelope_headers()) for e in events])
+
+
+async def produce(bootstrap: str, topic: str, messages: Sequence[Message]) -> int:
+    """Every message onto the topic, batched, and all acknowledged before returning."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
                                 linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     try:
-        sent = [await producer.send(INTAKE, serialize_event(e), key=str(e.case_id).encode(),
-                                    headers=e.envelope_headers()) for e in events]
+        sent = [await producer.send(topic, value, key=key, headers=headers)
+                for key, value, headers in messages]
         await asyncio.gather(*sent)
         return len(sent)
     finally:

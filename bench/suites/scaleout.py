@@ -22,9 +22,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from bench.stack import BenchInfra, applied, produce_reports
+from bench.stack import BenchInfra, Message, applied, produce, produce_reports
 from shared.events.topics import DEDUP, INTAKE, PARTITIONS
 
 CASES = int(os.environ.get("BENCH_SCALEOUT_CASES", "3000"))
@@ -65,9 +65,6 @@ def run(ctx: Any) -> dict[str, Any]:
     return figures
 
 
-Message = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]  # key, value, headers
-
-
 def drain(infra: BenchInfra, group: Group, instances: int, n: int) -> tuple[float, list[int]]:
     made = upstream_messages(infra, group, n)
     infra.reset()
@@ -84,14 +81,9 @@ def drain(infra: BenchInfra, group: Group, instances: int, n: int) -> tuple[floa
             asyncio.run(produce_reports(infra.bootstrap, [f"so-{uuid.uuid4()}"
                                                           for _ in range(n)]))
         else:
-            asyncio.run(_produce(infra.bootstrap, group.topic, made))
+            asyncio.run(produce(infra.bootstrap, group.topic, made))
         total = n if made is None else len(made)
-        tracked = TRACKED.format(schema=group.service)
-        deadline = began + 900
-        while infra.count(tracked, f"{group.topic}:%") < total:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{group.service} x{instances} did not drain {total}")
-            time.sleep(0.1)
+        wait_recorded(infra, group.service, group.topic, total)
         elapsed = time.monotonic() - began
         shares = [applied(m.url, group.topic) - b for m, b in zip(members, before, strict=True)]
         return round(total / elapsed, 1), shares
@@ -108,15 +100,20 @@ def upstream_messages(infra: BenchInfra, group: Group, n: int) -> list[Message] 
     infra.start_services([group.upstream])
     try:
         asyncio.run(produce_reports(infra.bootstrap, [f"so-{uuid.uuid4()}" for _ in range(n)]))
-        tracked = TRACKED.format(schema=group.upstream)
-        deadline = time.monotonic() + 900
-        while infra.count(tracked, f"{INTAKE}:%") < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"{group.upstream} did not record {n} reports")
-            time.sleep(0.2)
+        wait_recorded(infra, group.upstream, INTAKE, n)
         return asyncio.run(_capture(infra.bootstrap, group.topic))
     finally:
         infra.stop_services()
+
+
+def wait_recorded(infra: BenchInfra, service: str, topic: str, total: int,
+                  timeout: float = 900) -> None:
+    """Until the service's tracking rows account for `total` messages of the topic."""
+    tracked, deadline = TRACKED.format(schema=service), time.monotonic() + timeout
+    while infra.count(tracked, f"{topic}:%") < total:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{service} did not record {total} messages of {topic}")
+        time.sleep(0.1)
 
 
 async def _capture(bootstrap: str, topic: str) -> list[Message]:
@@ -139,15 +136,3 @@ async def _capture(bootstrap: str, topic: str) -> list[Message]:
         return out
     finally:
         await consumer.stop()
-
-
-async def _produce(bootstrap: str, topic: str, messages: list[Message]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
-                                linger_ms=5, max_batch_size=256 * 1024)
-    await producer.start()
-    try:
-        sent = [await producer.send(topic, value, key=key, headers=headers)
-                for key, value, headers in messages]
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()

@@ -59,10 +59,11 @@ def among(c: Connection, column: ColumnElement[str], values: list[str]) -> Colum
 
 
 class Batch:
-    def __init__(self, c: Connection, known_event_ids: set[str], hold: bool = True) -> None:
+    def __init__(self, c: Connection, known_event_ids: set[str],
+                 hold_cases: bool = True) -> None:
         self.c = c
         self.known = known_event_ids
-        self.hold = hold  # other writers may change the same cases meanwhile (_lock)
+        self.hold_cases = hold_cases  # other writers may change the same cases meanwhile (_lock)
         self.aliases: dict[str, str] = {}  # report case id -> the case it is merged into
         self.realiased: set[str] = set()  # reports whose alias this batch changed
         self.stored: dict[str, dict[str, Any]] = {}  # listed rows as the database holds them
@@ -98,7 +99,7 @@ class Batch:
         so has a rebuild by one worker. A lock per case: PostgreSQL's lock table holds
         max_locks_per_transaction × max_connections (6,400 by default) at once, which
         bounds a batch that holds (readmodel.HELD_BATCH)."""
-        if not self.hold or self.c.dialect.name != "postgresql" or not ids:
+        if not self.hold_cases or self.c.dialect.name != "postgresql" or not ids:
             return
         self.c.exec_driver_sql(
             "SELECT pg_advisory_xact_lock(hashtext(current_schema()), k) FROM "

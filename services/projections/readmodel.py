@@ -64,7 +64,7 @@ class CaseReadModel:
         # Whether another writer may change the same cases (live instances, rebuild
         # workers): each batch then holds its cases (Batch._lock). One rebuild worker
         # writes alone.
-        self.shared = True
+        self.hold_cases = True
 
     # -- Sink ---------------------------------------------------------------------------
 
@@ -97,7 +97,7 @@ class CaseReadModel:
             if not messages:
                 return [False] * len(batches)
             events = [m.event for m in messages if m.event]
-            batch = Batch(c, self._known_event_ids(c, events), hold=self.shared)
+            batch = Batch(c, self._known_event_ids(c, events), hold_cases=self.hold_cases)
             batch.preload(events)
             for m in messages:
                 if m.event is None:

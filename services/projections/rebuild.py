@@ -135,7 +135,7 @@ async def rebuild(settings: ServiceSettings, batch_size: int = REBUILD_BATCH,
         ends = await end_offsets(settings.kafka_bootstrap_servers)
         started = time.perf_counter()
         if workers == 1:
-            model.shared = False  # alone: no case to hold
+            model.hold_cases = False  # alone: no case to hold
             await _consume(model, ends, batch_size, progress)
         else:
             await _in_processes(model, ends, min(batch_size, HELD_BATCH), progress, workers)
