@@ -4,6 +4,10 @@ row per partition the poll read, in one transaction (ServiceApplication.record_p
 eventsourcing records the one `tracking` a processing event carries; the rows of the
 poll's other partitions come as `more_tracking` and are written the same way, by the
 same statement, so each still refuses to move backwards (a redelivery).
+
+On PostgreSQL the events go in as four typed arrays in binary, not as eventsourcing's one
+array of a composite type: psycopg dumps a composite in Python and in text (each state's
+bytes hex-escaped), which was a sixth of what supervision spent in a drain.
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.persistence import StoredEvent, Tracking
-from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
+from psycopg.sql import SQL, Identifier
 from eventsourcing.sqlite import SQLiteProcessRecorder
 
 
@@ -28,7 +33,26 @@ class _MoreTracking:
 
 # PostgreSQL's _insert_events returns None (its ids come after the pipeline's sync).
 class PostgresPollRecorder(_MoreTracking, PostgresProcessRecorder):  # type: ignore[misc]
-    pass
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.insert_columns_statement = SQL(
+            "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[]) "
+            "RETURNING notification_id").format(
+                schema=Identifier(datastore.schema), table=Identifier(self.events_table_name),
+                id_type=Identifier(datastore.originator_id_type))
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                              **_: Any) -> None:
+        """eventsourcing's insert (lock, notify, insert returning the notification ids in
+        order), its events sent column by column."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(self.insert_columns_statement, (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events]), binary=True)
 
 
 class SQLitePollRecorder(_MoreTracking, SQLiteProcessRecorder):
