@@ -7,13 +7,12 @@ Per-row statements are what makes a projection slow (see ENGINEERING.md §2.5): 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, String, Table, any_, bindparam, select
+from sqlalchemy import ColumnElement, String, Table, any_, bindparam, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql import ClauseElement
 
 from services.projections import tables as t
 from services.projections.aggregates import Deltas
@@ -24,7 +23,7 @@ from services.projections.apply import (
     merged_into,
     new_facts,
 )
-from services.projections.bulk import add_rows, execute_many
+from services.projections.bulk import add_rows, execute_many, insert_rows
 from shared.events import IntegrationEvent
 from shared.events.dedup import ReportMerged, ReportSplit
 from shared.runtime.store import Inbound
@@ -58,12 +57,64 @@ def among(c: Connection, column: ColumnElement[str], values: list[str]) -> Colum
     return column.in_(values)
 
 
+class Resident:
+    """The case rows of a writer that is alone (a rebuild by one worker), kept in memory
+    from one batch to the next and written when it is done. A case's events lie on four
+    topics, so they reach a rebuild in several batches, and each of those loaded the row
+    and wrote it back: a third of a rebuild's time. Holds at most `limit` rows: past
+    that they are written (`spill`) and let go, and later batches load them again."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.rows: dict[str, tuple[dict[str, Any], bool]] = {}  # case id -> (row, hidden)
+        self.written: dict[str, str] = {}  # kept rows a spill wrote: "listed" or "hidden"
+        self.spilled = False  # rows of earlier batches may be in the database
+
+    def lend(self, ids: list[str], listed: dict[str, dict[str, Any]],
+             hidden: dict[str, dict[str, Any]]) -> list[str]:
+        """The kept rows of `ids` as the batch's stored rows; returns the ids to look for in
+        the database (none before a spill: a row not kept does not exist yet)."""
+        missing = []
+        for case_id in ids:
+            kept = self.rows.get(case_id)
+            if kept is None:
+                missing.append(case_id)
+            else:
+                (hidden if kept[1] else listed)[case_id] = kept[0]
+        return missing if self.spilled else []
+
+    def keep(self, case_id: str, row: dict[str, Any], hidden: bool,
+             loaded_from: str | None) -> None:
+        """The row as a batch leaves it; `loaded_from`: the table the batch found it in."""
+        self.rows[case_id] = (row, hidden)
+        if loaded_from is not None:
+            self.written.setdefault(case_id, loaded_from)
+
+    def spill(self, c: Connection) -> None:
+        """Write every kept row, then let them go."""
+        writes = Writes()
+        for case_id, (row, hidden) in self.rows.items():
+            values = {k: row.get(k) for k in CASE_COLUMNS}
+            was = self.written.get(case_id)
+            if was == "listed" and not hidden:
+                writes["update"].append({**values, "_id": case_id})
+                continue
+            if was is not None:
+                writes["unlist" if was == "listed" else "unhide"].append({"_id": case_id})
+            writes["hide" if hidden else "list"].append(values)
+        writes.run(c)
+        self.rows.clear()
+        self.written.clear()
+        self.spilled = True
+
+
 class Batch:
     def __init__(self, c: Connection, known_event_ids: set[str],
-                 hold_cases: bool = True) -> None:
+                 hold_cases: bool = True, resident: Resident | None = None) -> None:
         self.c = c
         self.known = known_event_ids
         self.hold_cases = hold_cases  # other writers may change the same cases meanwhile (_lock)
+        self.resident = resident  # this writer is alone: rows stay in memory (Resident)
         self.aliases: dict[str, str] = {}  # report case id -> the case it is merged into
         self.realiased: set[str] = set()  # reports whose alias this batch changed
         self.stored: dict[str, dict[str, Any]] = {}  # listed rows as the database holds them
@@ -72,16 +123,22 @@ class Batch:
         self.file: list[dict[str, Any]] = []
         self.own: list[str] = []  # the case id each file entry's event names itself
         self.changes: list[dict[str, Any]] = []  # what happened, for live page updates
+        self.loaded: set[str] = set()  # with a Resident: the ids looked for in the database
 
     # -- loading ----------------------------------------------------------------------
 
     def preload(self, events: Iterable[IntegrationEvent]) -> None:
         ids = {str(e.case_id) for e in events}
         ids |= {other for e in events if (other := linked_case(e)) is not None}
-        self._lock(sorted(ids))
-        for part in chunks(sorted(ids)):
+        wanted = sorted(ids)
+        self._lock(wanted)
+        for part in chunks(wanted):
             q = select(t.aliases).where(among(self.c, t.aliases.c.report_case_id, part))
             self.aliases.update({r.report_case_id: r.case_id for r in self.c.execute(q)})
+        if self.resident is not None:
+            wanted = self.resident.lend(wanted, self.stored, self.hidden)
+            self.loaded = set(wanted)
+        for part in chunks(wanted):
             for table, into in ((t.cases, self.stored), (t.merged_cases, self.hidden)):
                 q = select(table).where(among(self.c, table.c.case_id, part))
                 for r in self.c.execute(q).mappings():
@@ -184,11 +241,14 @@ class Batch:
         """Write the batch's rows and file; the counts move now, or into `pending` (a
         rebuild writes them once at its end)."""
         deltas = pending if pending is not None else Deltas()
-        writes: dict[str, list[dict[str, Any]]] = {key: [] for key in WRITES}
+        writes = Writes()
         for case_id, row in self.rows.items():
             listed, merged = self.stored.get(case_id), self.hidden.get(case_id)
             hidden = case_id in self.aliases
             deltas.change(listed, None if hidden else row)
+            if self.resident is not None:
+                self.resident.keep(case_id, row, hidden, self._found_in(case_id))
+                continue
             values = {k: row.get(k) for k in CASE_COLUMNS}
             if hidden:  # a merged report: out of the lists, kept in rm_merged_cases
                 if listed is not None:
@@ -204,11 +264,18 @@ class Batch:
             elif row != listed:
                 writes["update"].append({**values, "_id": case_id})
         self._write_aliases()
-        for key in WRITES:
-            execute_many(self.c, key, WRITES[key], writes[key])
-        execute_many(self.c, "file", _file_insert, self.file)
+        writes.run(self.c)
+        insert_rows(self.c, t.case_events, FILE_COLUMNS, self.file)
+        if self.resident is not None and len(self.resident.rows) > self.resident.limit:
+            self.resident.spill(self.c)
         if pending is None:
             write_counts(self.c, deltas)
+
+    def _found_in(self, case_id: str) -> str | None:
+        """With a Resident: the table this batch found the row in in the database."""
+        if case_id not in self.loaded:
+            return None
+        return "listed" if case_id in self.stored else "hidden" if case_id in self.hidden else None
 
     def _write_aliases(self) -> None:
         if not self.realiased:
@@ -226,24 +293,24 @@ def _by_id(table: Table) -> ColumnElement[bool]:
     return table.c.case_id == bindparam("_id")
 
 
-def _all_columns() -> dict[str, BindParameter[Any]]:
-    return {k: bindparam(k) for k in CASE_COLUMNS}
+class Writes(dict[str, list[dict[str, Any]]]):
+    """A batch's case-row writes by kind, run in this order: rows leave a table before
+    rows of the same id enter the other."""
 
+    KINDS = ("unlist", "unhide", "list", "hide", "update")
 
-def _file_insert() -> ClauseElement:
-    return t.case_events.insert().values({k: bindparam(k) for k in FILE_COLUMNS})
+    def __init__(self) -> None:
+        super().__init__({kind: [] for kind in self.KINDS})
 
-
-# The case-row writes of a batch, in the order they run: rows leave a table before rows
-# of the same id enter the other.
-WRITES: dict[str, Callable[[], ClauseElement]] = {
-    "unlist": lambda: t.cases.delete().where(_by_id(t.cases)),
-    "unhide": lambda: t.merged_cases.delete().where(_by_id(t.merged_cases)),
-    "list": lambda: t.cases.insert().values(_all_columns()),
-    "hide": lambda: t.merged_cases.insert().values(_all_columns()),
-    "update": lambda: t.cases.update().where(_by_id(t.cases)).values(
-        {k: bindparam(k) for k in CASE_COLUMNS if k != "case_id"}),
-}
+    def run(self, c: Connection) -> None:
+        execute_many(c, "unlist", lambda: t.cases.delete().where(_by_id(t.cases)),
+                     self["unlist"])
+        execute_many(c, "unhide", lambda: t.merged_cases.delete().where(
+            _by_id(t.merged_cases)), self["unhide"])
+        insert_rows(c, t.cases, CASE_COLUMNS, self["list"])
+        insert_rows(c, t.merged_cases, CASE_COLUMNS, self["hide"])
+        execute_many(c, "update", lambda: t.cases.update().where(_by_id(t.cases)).values(
+            {k: bindparam(k) for k in CASE_COLUMNS if k != "case_id"}), self["update"])
 
 
 def write_counts(c: Connection, deltas: Deltas) -> None:

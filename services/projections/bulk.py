@@ -100,6 +100,14 @@ def execute_many(c: Connection, key: str, statement: Callable[[], ClauseElement]
     c.exec_driver_sql(s.sql, s.parameters(rows))
 
 
+def insert_rows(c: Connection, table: Table, columns: Sequence[str],
+                rows: Sequence[dict[str, Any]]) -> None:
+    """Insert every row (these columns). Not COPY: PostgreSQL refuses COPY FROM into a
+    table under row-level security, and every read-model table is under it."""
+    execute_many(c, f"insert:{table.name}",
+                 lambda: table.insert().values({n: bindparam(n) for n in columns}), rows)
+
+
 def add_rows(c: Connection, table: Table, added: Sequence[str],
              rows: Sequence[dict[str, Any]]) -> None:
     """Upsert every row (all of the table's columns, plain values), its `added` columns

@@ -30,7 +30,7 @@ from services.projections import queries as q
 from services.projections import tables as t
 from services.projections.aggregates import Deltas
 from services.projections.apply import STATUS_BY_EVENT
-from services.projections.batch import Batch, among
+from services.projections.batch import Batch, Resident, among
 from services.projections.hotspots import Window, detect
 from services.projections.queries import CaseFilter
 from services.projections.stream import Broadcaster
@@ -61,6 +61,8 @@ class CaseReadModel:
         self.listeners.append(self.broadcaster.publish)
         # A rebuild gathers the counts' changes here and writes them once (rebuild.py).
         self.pending_counts: Deltas | None = None
+        # A writer that is alone keeps the case rows in memory until it is done (Resident).
+        self.resident: Resident | None = None
         # Whether another writer may change the same cases (live instances, rebuild
         # workers): each batch then holds its cases (Batch._lock). One rebuild worker
         # writes alone.
@@ -97,7 +99,8 @@ class CaseReadModel:
             if not messages:
                 return [False] * len(batches)
             events = [m.event for m in messages if m.event]
-            batch = Batch(c, self._known_event_ids(c, events), hold_cases=self.hold_cases)
+            batch = Batch(c, self._known_event_ids(c, events), hold_cases=self.hold_cases,
+                          resident=self.resident)
             batch.preload(events)
             for m in messages:
                 if m.event is None:

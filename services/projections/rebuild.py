@@ -11,9 +11,10 @@ never takes partitions from the running service) from the read model's own track
 which the reset emptied, so from offset 0, up to where the log ended when it began.
 
 Every event is applied exactly as the live service applies it (batch.py, apply.py). Only
-the storage around it is faster: batches of 20,000, and the count tables written once at
-the end rather than by every batch. With several workers, each is a process of its own
-with a share of the partitions (`Share`): one Python process is the limit otherwise.
+the storage around it is faster: batches of 20,000, the count tables written once at the
+end rather than by every batch, and, with one worker, the case rows kept in memory until
+then (`Resident`). With several workers, each is a process of its own with a share of the
+partitions (`Share`), and each batch holds its cases instead.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.projections.aggregates import Deltas
-from services.projections.batch import write_counts
+from services.projections.batch import Resident, write_counts
 from services.projections.readmodel import HELD_BATCH, CaseReadModel
 from shared.events.topics import CASE_TOPICS
 from shared.runtime.consumer import BatchConsumer
@@ -42,6 +43,8 @@ Progress = Callable[[int, int], None]  # (done, total) in messages
 # Bigger batches than the live service's: fewer transactions and row loads per event.
 # (Bounded: a batch's event ids are looked up in one IN list.)
 REBUILD_BATCH = 20_000
+# Case rows one worker keeps in memory between batches (Resident): some hundreds of MB.
+RESIDENT_ROWS = 100_000
 
 
 @contextmanager
@@ -60,20 +63,25 @@ def fewer_collections() -> Iterator[None]:
 
 
 @contextmanager
-def counts_at_the_end(model: CaseReadModel) -> Iterator[None]:
+def written_at_the_end(model: CaseReadModel, rows: bool = True,
+                       limit: int = RESIDENT_ROWS) -> Iterator[None]:
     """The count tables moved once, after the last batch, instead of by every batch: a
-    rebuild's batches touch the same few thousand count rows again and again. (A rebuild
-    that fails leaves a read model to rebuild again anyway.)"""
+    rebuild's batches touch the same few thousand count rows again and again. And, when
+    this process writes alone (`rows`), the case rows kept in memory until then (Resident).
+    (A rebuild that fails leaves a read model to rebuild again anyway.)"""
     model.pending_counts = Deltas()
+    model.resident = Resident(limit) if rows else None
     yield
-    write_pending_counts(model)
+    write_pending(model)
 
 
-def write_pending_counts(model: CaseReadModel) -> None:
-    if model.pending_counts is not None:
-        with model.engine.begin() as c:
+def write_pending(model: CaseReadModel) -> None:
+    with model.engine.begin() as c:
+        if model.resident is not None:
+            model.resident.spill(c)
+        if model.pending_counts is not None:
             write_counts(c, model.pending_counts)
-        model.pending_counts = None
+    model.pending_counts = model.resident = None
 
 
 @dataclass(frozen=True)
@@ -154,10 +162,9 @@ async def _consume(model: CaseReadModel, ends: Ends, batch_size: int,
                              bootstrap_servers=model.settings.kafka_bootstrap_servers,
                              group_id=None, service=model.settings.service_name,
                              max_records=batch_size)
-    model.pending_counts = Deltas()
     await consumer.start()
     try:
-        with fewer_collections():
+        with fewer_collections(), written_at_the_end(model, rows=not model.hold_cases):
             while not await _caught_up(consumer, ends):
                 batches = await consumer.consumer.getmany(timeout_ms=200,
                                                           max_records=batch_size)
@@ -166,7 +173,6 @@ async def _consume(model: CaseReadModel, ends: Ends, batch_size: int,
                     progress(_done(consumer.positions, ends), sum(ends.values()))
     finally:
         await consumer.stop()
-    await asyncio.to_thread(write_pending_counts, model)
 
 
 async def _in_processes(model: CaseReadModel, ends: Ends, batch_size: int,

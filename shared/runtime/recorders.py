@@ -17,8 +17,8 @@ from typing import Any
 
 from eventsourcing.persistence import StoredEvent, Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
-from psycopg.sql import SQL, Identifier
 from eventsourcing.sqlite import SQLiteProcessRecorder
+from psycopg.sql import SQL, Identifier
 
 
 class _MoreTracking:
