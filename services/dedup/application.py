@@ -9,7 +9,6 @@ at once, so the second of two duplicates in one batch finds the first.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import uuid
@@ -54,10 +53,7 @@ class DedupApplication(ServiceApplication):
         # of a decision's cost): report case id -> facts.
         self.decided: dict[uuid.UUID, ReportFacts] = {}
         self.index = self._new_index()
-        self.refresh_index()
-        # The index is millions of long-lived objects: a full garbage collection walking
-        # them stalls a decision for seconds. Keep them out of the collector's walks.
-        gc.freeze()
+        self.refresh_index()  # millions of long-lived objects: frozen (runtime.collector)
 
     def handlers(self) -> dict[type[IntegrationEvent], Handler]:
         return {CaseReported: self.on_reported, CaseClosed: self.on_closed}
