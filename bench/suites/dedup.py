@@ -299,7 +299,7 @@ def decision_times(open_cases: int, lines: list[dict[str, Any]]) -> dict[str, fl
     for facts in sorted(synthetic_open_cases(open_cases, lines), key=lambda f: f.reported_at):
         index.add_case(facts)
     index.sweep()  # the daily upkeep: signatures computed while the index grew, refreshed
-    gc.freeze()  # as the service does after building its index (DedupApplication.__init__)
+    gc.freeze()  # as a service does once started (shared/runtime/collector.py)
     build_s = time.perf_counter() - began
     reports = [x for x in lines if x["kind"] == "report"]
     start = max(e.last_at for e in index.entries.values())

@@ -226,6 +226,9 @@ class CaseIndex:
         channel = self.channel_df.setdefault(facts.channel, Counter())
         category = self.category_df.setdefault(facts.category, Counter())
         for counter in (self.df, channel, category):
+            if sign > 0:
+                counter.update(grams)  # counted in C: a report has a few hundred grams
+                continue
             for g in grams:
                 n = counter[g] + sign
                 if n > 0:
