@@ -272,7 +272,7 @@ class Batch:
             write_counts(self.c, deltas)
 
     def _found_in(self, case_id: str) -> str | None:
-        """With a Resident: the table this batch found the row in in the database."""
+        """With a Resident: which table of the database this batch found the row in."""
         if case_id not in self.loaded:
             return None
         return "listed" if case_id in self.stored else "hidden" if case_id in self.hidden else None
