@@ -62,12 +62,14 @@ class Resident:
     from one batch to the next and written when it is done. A case's events lie on four
     topics, so they reach a rebuild in several batches, and each of those loaded the row
     and wrote it back: a third of a rebuild's time. Holds at most `limit` rows: past
-    that they are written (`spill`) and let go, and later batches load them again."""
+    that they are written (`spill`) and let go, and later batches load them again. A kept
+    row moves the counts once, when written: from the row the database had to the last."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.rows: dict[str, tuple[dict[str, Any], bool]] = {}  # case id -> (row, hidden)
         self.written: dict[str, str] = {}  # kept rows a spill wrote: "listed" or "hidden"
+        self.listed: dict[str, dict[str, Any] | None] = {}  # their listed row in the database
         self.spilled = False  # rows of earlier batches may be in the database
 
     def lend(self, ids: list[str], listed: dict[str, dict[str, Any]],
@@ -84,16 +86,19 @@ class Resident:
         return missing if self.spilled else []
 
     def keep(self, case_id: str, row: dict[str, Any], hidden: bool,
-             loaded_from: str | None) -> None:
-        """The row as a batch leaves it; `loaded_from`: the table the batch found it in."""
+             loaded_from: str | None, listed: dict[str, Any] | None) -> None:
+        """The row as a batch leaves it; `loaded_from`: the table the batch found it in,
+        `listed`: the row as the database lists it (None: it does not)."""
         self.rows[case_id] = (row, hidden)
+        self.listed.setdefault(case_id, listed)
         if loaded_from is not None:
             self.written.setdefault(case_id, loaded_from)
 
-    def spill(self, c: Connection) -> None:
-        """Write every kept row, then let them go."""
+    def spill(self, c: Connection, deltas: Deltas) -> None:
+        """Write every kept row and move the counts, then let them go."""
         writes = Writes()
         for case_id, (row, hidden) in self.rows.items():
+            deltas.change(self.listed[case_id], None if hidden else row)
             values = {k: row.get(k) for k in CASE_COLUMNS}
             was = self.written.get(case_id)
             if was == "listed" and not hidden:
@@ -105,6 +110,7 @@ class Resident:
         writes.run(c)
         self.rows.clear()
         self.written.clear()
+        self.listed.clear()
         self.spilled = True
 
 
@@ -245,10 +251,11 @@ class Batch:
         for case_id, row in self.rows.items():
             listed, merged = self.stored.get(case_id), self.hidden.get(case_id)
             hidden = case_id in self.aliases
-            deltas.change(listed, None if hidden else row)
             if self.resident is not None:
-                self.resident.keep(case_id, row, hidden, self._found_in(case_id))
+                self.resident.keep(case_id, row, hidden, self._found_in(case_id),
+                                   listed if case_id in self.loaded else None)
                 continue
+            deltas.change(listed, None if hidden else row)
             values = {k: row.get(k) for k in CASE_COLUMNS}
             if hidden:  # a merged report: out of the lists, kept in rm_merged_cases
                 if listed is not None:
@@ -267,7 +274,7 @@ class Batch:
         writes.run(self.c)
         insert_rows(self.c, t.case_events, FILE_COLUMNS, self.file)
         if self.resident is not None and len(self.resident.rows) > self.resident.limit:
-            self.resident.spill(self.c)
+            self.resident.spill(self.c, deltas)
         if pending is None:
             write_counts(self.c, deltas)
 

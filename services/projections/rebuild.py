@@ -76,11 +76,11 @@ def written_at_the_end(model: CaseReadModel, rows: bool = True,
 
 
 def write_pending(model: CaseReadModel) -> None:
+    deltas = model.pending_counts if model.pending_counts is not None else Deltas()
     with model.engine.begin() as c:
         if model.resident is not None:
-            model.resident.spill(c)
-        if model.pending_counts is not None:
-            write_counts(c, model.pending_counts)
+            model.resident.spill(c, deltas)
+        write_counts(c, deltas)
     model.pending_counts = model.resident = None
 
 
