@@ -9,8 +9,9 @@
   request sent -> dispatched (the stored event's time) and -> visible in the projections
   read model (polled every 25 ms);
 - peak memory of every service (VmHWM);
-- then replay/rebuild rates and the case-file latency with the read model seeded in bulk
-  (bench/replay.py, bench/casefile.py).
+- then, with more cases sent through first (`BENCH_REPLAY_EXTRA_CASES`), replay/rebuild
+  rates and the case-file latency with the read model seeded in bulk (bench/replay.py,
+  bench/casefile.py).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ WARMUP = int(os.environ.get("BENCH_E2E_WARMUP", "6000"))
 LOADS = tuple(int(x) for x in os.environ.get("BENCH_E2E_LOADS", "50,200").split(","))
 LOAD_SECONDS = float(os.environ.get("BENCH_E2E_LOAD_SECONDS", "8"))
 CONSUMERS = ("dedup", "dispatch", "supervision", "projections")
+# Cases sent through before the services stop, so that the replay reads a log of some
+# size: on the 32,000 events the phases above leave, a rebuild worker's start (about a
+# second of imports) was a quarter of the two-worker replay's time.
+REPLAY_EXTRA = int(os.environ.get("BENCH_REPLAY_EXTRA_CASES", "20000"))
 
 
 def run(ctx: Any) -> dict[str, Any]:
@@ -61,6 +66,7 @@ def run(ctx: Any) -> dict[str, Any]:
                                                                   LOAD_SECONDS))
     phase(ctx, figures, "memory", lambda: memory(infra))
     phase(ctx, figures, "storage", lambda: storage(infra))
+    phase(ctx, figures, "grow the log", lambda: grow_log(infra, REPLAY_EXTRA))
     infra.stop_services()
     phase(ctx, figures, "replay", lambda: replay.run(infra))
     phase(ctx, figures, "case file", lambda: casefile.run(infra))
@@ -105,6 +111,15 @@ def throughput(infra: BenchInfra, n: int) -> dict[str, Any]:
     for name in CONSUMERS:
         figures[f"events_per_s_{name}"] = _rate(samples, name, base[name], began)
     return figures
+
+
+def grow_log(infra: BenchInfra, n: int) -> dict[str, Any]:
+    """`n` more cases through the pipeline, until every consumer is done with them."""
+    before = infra.settled()
+    asyncio.run(produce_reports(infra.bootstrap, [f"log-{uuid.uuid4()}" for _ in range(n)]))
+    infra.wait_settled(before + n, timeout=900)
+    infra.wait_quiet()
+    return {"replay_extra_cases": n}
 
 
 DISPATCHED = "SELECT count(*) FROM projections.rm_cases WHERE dispatched_at IS NOT NULL"
