@@ -57,6 +57,11 @@ def among(c: Connection, column: ColumnElement[str], values: list[str]) -> Colum
     return column.in_(values)
 
 
+# Where the database has a case row: "listed", "hidden" or None (nowhere), and the listed
+# row (what the counts hold of it).
+Found = tuple[str | None, dict[str, Any] | None]
+
+
 class Resident:
     """The case rows of a writer that is alone (a rebuild by one worker), kept in memory
     from one batch to the next and written when it is done. A case's events lie on four
@@ -68,8 +73,7 @@ class Resident:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.rows: dict[str, tuple[dict[str, Any], bool]] = {}  # case id -> (row, hidden)
-        self.written: dict[str, str] = {}  # kept rows a spill wrote: "listed" or "hidden"
-        self.listed: dict[str, dict[str, Any] | None] = {}  # their listed row in the database
+        self.found: dict[str, Found] = {}  # where the database has each kept row
         self.spilled = False  # rows of earlier batches may be in the database
 
     def lend(self, ids: list[str], listed: dict[str, dict[str, Any]],
@@ -85,22 +89,19 @@ class Resident:
                 (hidden if kept[1] else listed)[case_id] = kept[0]
         return missing if self.spilled else []
 
-    def keep(self, case_id: str, row: dict[str, Any], hidden: bool,
-             loaded_from: str | None, listed: dict[str, Any] | None) -> None:
-        """The row as a batch leaves it; `loaded_from`: the table the batch found it in,
-        `listed`: the row as the database lists it (None: it does not)."""
+    def keep(self, case_id: str, row: dict[str, Any], hidden: bool, found: Found) -> None:
+        """The row as a batch leaves it; `found`: where that batch found it in the database
+        (kept already: the first batch's answer stands)."""
         self.rows[case_id] = (row, hidden)
-        self.listed.setdefault(case_id, listed)
-        if loaded_from is not None:
-            self.written.setdefault(case_id, loaded_from)
+        self.found.setdefault(case_id, found)
 
     def spill(self, c: Connection, deltas: Deltas) -> None:
         """Write every kept row and move the counts, then let them go."""
         writes = Writes()
         for case_id, (row, hidden) in self.rows.items():
-            deltas.change(self.listed[case_id], None if hidden else row)
+            was, listed = self.found[case_id]
+            deltas.change(listed, None if hidden else row)
             values = {k: row.get(k) for k in CASE_COLUMNS}
-            was = self.written.get(case_id)
             if was == "listed" and not hidden:
                 writes["update"].append({**values, "_id": case_id})
                 continue
@@ -109,8 +110,7 @@ class Resident:
             writes["hide" if hidden else "list"].append(values)
         writes.run(c)
         self.rows.clear()
-        self.written.clear()
-        self.listed.clear()
+        self.found.clear()
         self.spilled = True
 
 
@@ -252,8 +252,7 @@ class Batch:
             listed, merged = self.stored.get(case_id), self.hidden.get(case_id)
             hidden = case_id in self.aliases
             if self.resident is not None:
-                self.resident.keep(case_id, row, hidden, self._found_in(case_id),
-                                   listed if case_id in self.loaded else None)
+                self.resident.keep(case_id, row, hidden, self._found(case_id))
                 continue
             deltas.change(listed, None if hidden else row)
             values = {k: row.get(k) for k in CASE_COLUMNS}
@@ -278,11 +277,13 @@ class Batch:
         if pending is None:
             write_counts(self.c, deltas)
 
-    def _found_in(self, case_id: str) -> str | None:
-        """With a Resident: which table of the database this batch found the row in."""
-        if case_id not in self.loaded:
-            return None
-        return "listed" if case_id in self.stored else "hidden" if case_id in self.hidden else None
+    def _found(self, case_id: str) -> Found:
+        """With a Resident: the table this batch found the row in, and the row if listed."""
+        if case_id in self.loaded and case_id in self.stored:
+            return "listed", self.stored[case_id]
+        if case_id in self.loaded and case_id in self.hidden:
+            return "hidden", None
+        return None, None
 
     def _write_aliases(self) -> None:
         if not self.realiased:
