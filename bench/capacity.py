@@ -176,8 +176,41 @@ def render(m: dict[str, Any]) -> str:
             f"{fmt(m.get('case_file_cases_stored') or 0)} cases stored "
             "(one index lookup per case and per file: it grows with log(n), not n)",
         ]
-    lines += _memory(m) + _findings(m)
+    lines += _latency(m, 200) + _memory(m) + _findings(m)
     return "\n".join(lines) + "\n"
+
+
+def _latency(m: dict[str, Any], rate: int) -> list[str]:
+    """Where the p99 at an offered load goes: each hop's share, and the CPU behind it."""
+    key = f"at_{rate}"
+    per_case = m.get(f"cpu_ms_per_case_{key}")
+    if per_case is None:
+        return []
+    rows = ["", f"## Latency at {rate} reports/s, and what it costs", "",
+            f"Intake → dispatched: p50 {m.get(f'e2e_p50_ms_{key}')} ms, p99 "
+            f"{m.get(f'e2e_p99_ms_{key}')} ms (`e2e_p99_ms_{key}`). By hop, from the "
+            "broker's time of each case's events (bench/hops.py):", "",
+            "| hop | p50 ms | p99 ms |", "|---|---|---|"]
+    for hop, what in (("intake", "HTTP, group commit, relay"),
+                      ("dedup", "fetch, match, record, relay"),
+                      ("dispatch", "fetch, route, record, relay")):
+        rows.append(f"| {hop} ({what}) | {m.get(f'e2e_hop_{hop}_p50_ms_{key}')} | "
+                    f"{m.get(f'e2e_hop_{hop}_p99_ms_{key}')} |")
+    spent = sorted(((k.removeprefix("cpu_ms_per_case_").removesuffix(f"_{key}"), v)
+                    for k, v in m.items()
+                    if k.startswith("cpu_ms_per_case_") and k.endswith(f"_{key}")
+                    and k != f"cpu_ms_per_case_{key}"), key=lambda kv: -kv[1])
+    cores = m.get("machine", {}).get("cpus") or 2
+    rows += ["", "CPU per accepted case over the load (`cpu_ms_per_case_<process>_"
+             f"{key}`): " + ", ".join(f"{name} {v}" for name, v in spent) + " ms.", "",
+             f"- the platform: {per_case} ms × {rate} cases/s = "
+             f"**{per_case * rate / 1000:,.2f} cores** of the machine's {cores} "
+             f"(`cores_busy_{key}` = {m.get(f'cores_busy_{key}')} with the load generator)",
+             f"- {cores} cores carry at most {cores * 1000 / per_case:,.0f} reports/s at this "
+             "cost; near that, each hop waits for a core and the waits add up across the "
+             "hops. The cost per case is higher than in the throughput run, where batches "
+             "are full: here every poll and every transaction carries a few cases."]
+    return rows
 
 
 def _memory(m: dict[str, Any]) -> list[str]:

@@ -31,6 +31,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from bench.hops import Process, pid_file
 from govctl.processes import REPO, ServiceProcess, Stack, infra
 from shared.catalogue import categories
 from shared.events import Actor, Channel, Location, serialize_event
@@ -161,6 +162,16 @@ class BenchInfra:
             zeros = zeros + 1 if asyncio.run(consumer_lag(self.bootstrap, CORE)) == 0 else 0
             time.sleep(1.0)
         return round(time.monotonic() - began, 1)
+
+    def measured(self) -> list[Process]:
+        """Every process the platform runs on: the services, the broker, the database."""
+        found = [Process(p.name, p.proc.pid) for p in self.processes()
+                 if p.proc is not None and p.proc.poll() is None]
+        broker = pid_file(Path(KAFKA_ENV["KAFKA_STATE_DIR"]) / "kafka.pid")
+        database = pid_file(Path(PG_ENV["PG_STATE_DIR"]) / "data" / "postmaster.pid")
+        found += [Process("kafka", broker)] if broker else []
+        found += [Process("postgres", database, with_children=True)] if database else []
+        return found
 
     def processes(self) -> Iterator[ServiceProcess]:
         if self.stack is not None:

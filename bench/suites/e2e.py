@@ -7,7 +7,8 @@
 - latency at fixed offered loads through the real HTTP intake (open loop: requests leave on
   schedule whatever the answers do), each started once every consumer group is caught up:
   request sent -> dispatched (the stored event's time) and -> visible in the projections
-  read model (polled every 25 ms);
+  read model (polled every 25 ms); each hop's share of it, from the broker's times of
+  the case's events (bench/hops.py); and each process's CPU per case over the load;
 - peak memory of every service (VmHWM);
 - then, with more cases sent through first (`BENCH_REPLAY_EXTRA_CASES`), replay/rebuild
   rates and the case-file latency with the read model seeded in bulk (bench/replay.py,
@@ -29,6 +30,7 @@ from typing import Any
 import aiohttp
 
 from bench import casefile, replay
+from bench.hops import Process, cpu_by_process, read_hops
 from bench.stack import (
     BenchInfra,
     Watch,
@@ -149,10 +151,16 @@ def _rate(samples: list[tuple[float, dict[str, int]]], name: str, base: int,
 
 def offered_load(infra: BenchInfra, rate: int, seconds: float) -> dict[str, Any]:
     quiet_after = infra.wait_quiet()  # starts with nothing queued from the phase before
+    # This process too: the load generator and the watch share the cores with the rest.
+    processes = [*infra.measured(), Process("load_generator", os.getpid())]
+    cpu_before, began = cpu_by_process(processes), time.monotonic()
     watch = Watch(infra.database_url, timeout=120 + seconds * 4)
     sent, http = asyncio.run(_post_on_schedule(infra, rate, seconds, watch.wanted))
     accepted = dict(watch.wanted)
     seen = watch.result()
+    cpu = {name: spent - cpu_before.get(name, 0.0)
+           for name, spent in cpu_by_process(processes).items()}
+    busy = time.monotonic() - began
     to_dispatched = [(_wall(d) - accepted[c]) * 1000 for c, (d, _) in seen.items()
                      if d is not None]
     to_visible = [(v - accepted[c]) * 1000 for c, (_, v) in seen.items()]
@@ -173,7 +181,30 @@ def offered_load(infra: BenchInfra, rate: int, seconds: float) -> dict[str, Any]
         f"e2e_visible_p99_ms_{key}": percentile(to_visible, 99),
         f"intake_http_p50_ms_{key}": percentile(http, 50),
         f"intake_http_p99_ms_{key}": percentile(http, 99),
+        **_hops(read_hops(infra.bootstrap, accepted), key),
+        **_cpu(cpu, len(accepted), busy, key),
     }
+
+
+def _hops(hops: dict[str, list[float]], key: str) -> dict[str, Any]:
+    """Each hop's p50 and p99 (bench/hops.py): where the latency goes."""
+    figures: dict[str, Any] = {}
+    for name, took in hops.items():
+        figures[f"e2e_hop_{name}_p50_ms_{key}"] = percentile(took, 50)
+        figures[f"e2e_hop_{name}_p99_ms_{key}"] = percentile(took, 99)
+    return figures
+
+
+def _cpu(cpu: dict[str, float], cases: int, seconds: float, key: str) -> dict[str, Any]:
+    """CPU per accepted case by process, from the load's start until every case showed,
+    and the cores that kept busy meanwhile (2.0 on the 2-core machine: nothing left).
+    `cpu_ms_per_case` is the platform's, without the load generator's."""
+    figures: dict[str, Any] = {f"cpu_ms_per_case_{name}_{key}": round(1000 * s / max(cases, 1), 2)
+                               for name, s in sorted(cpu.items())}
+    platform = sum(s for name, s in cpu.items() if name != "load_generator")
+    figures[f"cpu_ms_per_case_{key}"] = round(1000 * platform / max(cases, 1), 2)
+    figures[f"cores_busy_{key}"] = round(sum(cpu.values()) / max(seconds, 1e-3), 2)
+    return figures
 
 
 async def _post_on_schedule(infra: BenchInfra, rate: int, seconds: float,
