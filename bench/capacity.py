@@ -205,7 +205,8 @@ def _latency(m: dict[str, Any], rate: int) -> list[str]:
              f"{key}`): " + ", ".join(f"{name} {v}" for name, v in spent) + " ms.", "",
              f"- the platform: {per_case} ms × {rate} cases/s = "
              f"**{per_case * rate / 1000:,.2f} cores** of the machine's {cores} "
-             f"(`cores_busy_{key}` = {m.get(f'cores_busy_{key}')} with the load generator)",
+             f"(`cores_busy_{key}` = {m.get(f'cores_busy_{key}')}, load generator included, "
+             "over the load and the time its last cases took to show)",
              f"- {cores} cores carry at most {cores * 1000 / per_case:,.0f} reports/s at this "
              "cost; near that, each hop waits for a core and the waits add up across the "
              "hops. The cost per case is higher than in the throughput run, where batches "
