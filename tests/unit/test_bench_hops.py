@@ -29,7 +29,7 @@ def test_a_case_that_never_reached_the_last_hop_is_left_out():
     assert [len(v) for v in hops.values()] == [1, 1, 1]
 
 
-def test_cpu_counts_a_process_and_the_children_it_reaped(tmp_path):
+def test_cpu_counts_a_process_and_the_children_it_reaped():
     child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
                              stdin=subprocess.PIPE)
     try:
