@@ -27,6 +27,7 @@ from shared.events.intake import CaseReported
 from shared.runtime.meta import command_meta, meta_from, system_actor
 from shared.runtime.settings import ServiceSettings
 from shared.runtime.store import Handler, Inbound, NotFoundError, ServiceApplication
+from shared.runtime.tail import tail
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class DedupApplication(ServiceApplication):
         # Facts a decision just computed, for folding its events (text features are most
         # of a decision's cost): report case id -> facts.
         self.decided: dict[uuid.UUID, ReportFacts] = {}
+        self.own_log = tail(self, wanted=lambda topic: topic.endswith(FOLDED))
         self.index = self._new_index()
         self.refresh_index()  # millions of long-lived objects: frozen (runtime.collector)
 
@@ -72,13 +74,12 @@ class DedupApplication(ServiceApplication):
         """Fold newly recorded case-file events into the index and the review queue."""
         with self.index_lock:
             while True:
-                batch = self.recorder.select_notifications(self.index.position + 1, 1000)
-                for n in batch:
-                    if n.topic.endswith(FOLDED):
-                        self._fold(self.mapper.to_domain_event(n))
-                if not batch:
+                last, events = self.own_log.after(self.index.position, 1000)
+                for e in events:
+                    self._fold(e)
+                if last == self.index.position:
                     return
-                self.index.position = batch[-1].id
+                self.index.position = last
 
     def rebuild_index(self) -> None:
         with self.index_lock:

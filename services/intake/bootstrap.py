@@ -23,7 +23,7 @@ async def keep_index(runtime: Runtime) -> None:
     loop = asyncio.get_running_loop()
     woken = asyncio.Event()
 
-    def wake() -> None:  # called from the thread that recorded the events
+    def wake(_: object) -> None:  # called from the thread that recorded the events
         loop.call_soon_threadsafe(woken.set)
 
     app.on_recorded.append(wake)

@@ -40,6 +40,7 @@ from sqlalchemy.types import TypeDecorator
 from shared.places.codes import join_path
 from shared.runtime.settings import ServiceSettings, postgres_sqlalchemy_url
 from shared.runtime.store import ServiceApplication, ensure_schema
+from shared.runtime.tail import tail
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -111,6 +112,7 @@ class ReportIndex:
     def __init__(self, engine: Engine, app: ServiceApplication, batch: int = 1000) -> None:
         self.engine = engine
         self.app = app
+        self.log = tail(app)
         self.batch = batch
         self._lock = threading.Lock()
         metadata.create_all(engine)
@@ -124,15 +126,14 @@ class ReportIndex:
                     with self.engine.begin() as c:
                         at = c.execute(select(position.c.position)
                                        .where(position.c.name == "log")).scalar()
-                        found = self.app.recorder.select_notifications((at or 0) + 1,
-                                                                       self.batch)
-                        self._apply(c, [self.app.mapper.to_domain_event(n) for n in found])
-                        if found:
-                            self._advance(c, at, found[-1].id)
+                        last, events = self.log.after(at or 0, self.batch)
+                        self._apply(c, events)
+                        if last != (at or 0):
+                            self._advance(c, at, last)
                 except IntegrityError:
                     continue  # another intake instance applied these first: read on
-                done += len(found)
-                if len(found) < self.batch:
+                done += len(events)
+                if len(events) < self.batch and not self.log.pending(last):
                     return done
 
     @staticmethod

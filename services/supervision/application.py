@@ -49,6 +49,7 @@ from shared.runtime.store import (
     NotFoundError,
     ServiceApplication,
 )
+from shared.runtime.tail import tail
 from shared.workcalendar import WorkCalendar
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class SupervisionApplication(ServiceApplication):
                                  AlarmPolicy(s.warn_share, s.escalate_after_hours, s.remind))
         self.timer_lock = threading.Lock()
         self.notice_index = NoticeIndex()  # folded with the timers, under timer_lock
+        self.watch_log = tail(self, topics=INDEXED_TOPICS)
         self.index = ArchiveIndex()
         self.evaluator = Evaluator(self.calendar, ScoreFormula(
             dict(s.evaluation_weights), s.evaluation_overrun_penalty_per_hour,
@@ -371,18 +373,16 @@ class SupervisionApplication(ServiceApplication):
     def refresh_timers(self) -> None:
         """Fold newly recorded watch events into the timer and notice indexes."""
         while True:
-            # The position is the last folded event's id: the events after it that this
-            # query leaves out are of no interest to either index.
-            batch = self.recorder.select_notifications(self.timers.position + 1, 1000,
-                                                       topics=INDEXED_TOPICS)
-            for n in batch:
-                e = self.mapper.to_domain_event(n)
-                if n.topic.endswith(TIMED):
+            # The position is the last folded event's id: the events after it that the
+            # tail leaves out are of no interest to either index.
+            last, events = self.watch_log.after(self.timers.position, 1000)
+            for e in events:
+                if type(e).__qualname__ in TIMED:
                     self._schedule(e)
                 self.notice_index.fold(e)
-            if not batch:
+            if last == self.timers.position:
                 return
-            self.timers.position = batch[-1].id
+            self.timers.position = last
 
     def _schedule(self, e: Any) -> None:
         match type(e).__name__:

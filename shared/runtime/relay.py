@@ -5,6 +5,9 @@ schema version in headers; records the last published notification id only after
 broker acknowledged. A crash in between republishes the same events with the same ids,
 which consumers drop. One relay per event store holds a lease, so instances of a
 service scaled out do not all publish.
+
+The relay tails the log (`tail.LogTail`): what this process records is handed to it as
+it commits, and published without being read back; the rest is read from the store.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
-from eventsourcing.persistence import IntegrityError, Notification
+from eventsourcing.persistence import IntegrityError, Recording
 
 from shared.events import serialize_event
 from shared.events.envelope import IntegrationEvent
@@ -29,6 +32,7 @@ from shared.events.topics import DEAD_LETTER
 from shared.runtime.metrics import OUTBOX_LAG, PUBLISHED
 from shared.runtime.resilience import retrying
 from shared.runtime.store import DeadLetter, ServiceApplication
+from shared.runtime.tail import LogTail
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +181,11 @@ class OutboxRelay:
         self.position: int | None = None  # last published notification id; None: ask
         self.marked: int | None = None  # the position as recorded in the store
         self.checked = -CHECK_EVERY_S  # when the lease was last confirmed (monotonic)
+        self.log = LogTail(app, keep=4 * self.batch_size)
+
+    def hand(self, recordings: Sequence[Recording[Any]]) -> None:
+        """From the thread that recorded them: events to publish next (`LogTail`)."""
+        self.log.hand(recordings)
 
     async def run(self) -> None:
         while True:
@@ -184,7 +193,7 @@ class OutboxRelay:
                 await asyncio.sleep(1.0)  # another instance relays this store
                 continue
             published = await retrying(self.relay_once, "relay")
-            if published < self.batch_size:
+            if published < self.batch_size and not self.log.pending(self.position or 0):
                 await self._idle()
 
     async def _hold_lease(self) -> bool:
@@ -195,6 +204,8 @@ class OutboxRelay:
         held = await retrying(lambda: asyncio.to_thread(self.lease.acquire), "lease")
         self.checked = now if held else -CHECK_EVERY_S
         self.position = None  # read again: another relay may have moved it meanwhile
+        if not held:
+            self.log.forget()  # the lease holder publishes them from the store
         return held
 
     async def _mark(self) -> None:
@@ -210,36 +221,38 @@ class OutboxRelay:
             log.warning("outbox position moved by another relay", extra={"at": self.position})
 
     async def _idle(self) -> None:
-        self.wakeup.clear()
+        """Until events are handed (or were, during the last round) or the idle poll."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wakeup.wait(), self.idle)
 
     async def relay_once(self) -> int:
+        self.wakeup.clear()  # what is handed from here on wakes the next round
         if self.position is None:
             self.position = self.marked = await asyncio.to_thread(self.app.outbox_position)
-        notifications: Sequence[Notification] = await asyncio.to_thread(
-            self.app.recorder.select_notifications, self.position + 1, self.batch_size
-        )
-        if not notifications:
+        at = self.position
+        read = self.log.handed_after(at, self.batch_size)
+        if read is None:
+            read = await asyncio.to_thread(self.log.read_after, at, self.batch_size)
+        last, events = read
+        if last == at:
             OUTBOX_LAG.labels(self.service).set(0)
             return 0
-        messages = [m for n in notifications for m in self._to_messages(n)]
+        messages = [m for event in events for m in self._to_messages(event)]
         acks = [
             await self.producer.send(m.topic, m.value, key=m.key, headers=m.headers)
             for m in messages
         ]
         await asyncio.gather(*acks)  # all acknowledged (acks=all) before moving on
-        last = self.position = notifications[-1].id  # recorded by the next _mark
+        self.position = last  # recorded by the next _mark
         PUBLISHED.labels(self.service).inc(len(messages))
-        if len(notifications) == self.batch_size:  # behind: how far (else about nothing)
+        if len(events) == self.batch_size:  # behind: how far (else about nothing)
             max_id = await asyncio.to_thread(self.app.recorder.max_notification_id) or 0
             OUTBOX_LAG.labels(self.service).set(max(0, max_id - last))
         else:
             OUTBOX_LAG.labels(self.service).set(0)
-        return len(notifications)
+        return len(events)
 
-    def _to_messages(self, notification: Notification) -> list[Outgoing]:
-        domain_event = self.app.mapper.to_domain_event(notification)
+    def _to_messages(self, domain_event: Any) -> list[Outgoing]:
         if isinstance(domain_event, DeadLetter.Recorded):  # type: ignore[attr-defined]
             return [dead_letter_message(self.service, domain_event)]
         integration = self.translate(domain_event)

@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import uvicorn
 import uvloop
 from aiokafka import AIOKafkaProducer
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
 from fastapi import APIRouter, FastAPI, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -106,10 +106,11 @@ class Runtime:
         relay = OutboxRelay(app, producer, self.spec.publishes, self.spec.translate)
         loop = asyncio.get_running_loop()
 
-        def wake() -> None:  # called from the thread that recorded the events
+        def hand(recordings: list[Recording[Any]]) -> None:  # on the recording thread
+            relay.hand(recordings)
             loop.call_soon_threadsafe(relay.wakeup.set)
 
-        app.on_recorded.append(wake)
+        app.on_recorded.append(hand)
         return relay
 
     def _spawn(self, name: str, coro: Awaitable[None]) -> None:

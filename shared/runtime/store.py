@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Recording, Tracking
 from eventsourcing.projection import EventSourcedProjection
 from eventsourcing.sqlite import SQLiteRecorder
 
@@ -254,7 +254,8 @@ class ServiceApplication(EventSourcedProjection[uuid.UUID]):
 
     def __init__(self, settings: ServiceSettings, env: dict[str, str] | None = None) -> None:
         self.settings = settings
-        self.on_recorded: list[Callable[[], None]] = []  # e.g. wake the relay
+        # Called with what each save or poll recorded, once committed (e.g. by the relay).
+        self.on_recorded: list[Callable[[list[Recording[uuid.UUID]]], None]] = []
         self._handler_cache: dict[type[IntegrationEvent], Handler] | None = None
         self.recent = RecentAggregates(settings.aggregate_cache_size)
         with schema_setup_lock(settings):
@@ -276,7 +277,7 @@ class ServiceApplication(EventSourcedProjection[uuid.UUID]):
         super()._notify(recordings)
         if recordings:
             for hook in self.on_recorded:
-                hook()
+                hook(recordings)
 
     # -- consuming ---------------------------------------------------------------------
 
