@@ -11,7 +11,9 @@ order (eventsourcing locks the events table for each insert), so a handed id is 
 passed over by one committed later.
 
 A tail sees its own process's writes as soon as they are handed; another instance's,
-when it next reads the store (the relay's idle poll, the indexes' next refresh).
+when it next reads the store (the relay's idle poll, the indexes' next refresh). Handed
+events are the recorded objects themselves, shared by every tail: tails read them and
+never change them.
 """
 
 from __future__ import annotations
