@@ -23,6 +23,7 @@ import os
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -207,6 +208,20 @@ def _cpu(cpu: dict[str, float], cases: int, seconds: float, key: str) -> dict[st
     return figures
 
 
+_LOADS_SENT: Counter[int] = Counter()  # offered loads sent so far in this process, by rate
+
+
+def load_bodies(rate: int, seconds: float) -> list[dict[str, Any]]:
+    """The reports of one offered load: the same ones at a rate in every run, so runs are
+    compared on the same work, and others when one run offers that rate again (the same
+    reports again would be merged into the cases of the first: nothing dispatched)."""
+    again = _LOADS_SENT[rate]
+    _LOADS_SENT[rate] += 1
+    rng = random.Random(rate if again == 0 else f"{rate}:{again}")
+    return [{**synthetic_report(rng), "external_ref": f"lat-{rate}-{uuid.uuid4()}"}
+            for _ in range(int(rate * seconds))]
+
+
 async def _post_on_schedule(infra: BenchInfra, rate: int, seconds: float,
                             accepted: dict[str, float],
                             ) -> tuple[list[tuple[str, float, int]], list[float]]:
@@ -238,9 +253,7 @@ async def _post_on_schedule(infra: BenchInfra, rate: int, seconds: float,
             if status in (200, 202):
                 accepted[answer["case_id"]] = sent
 
-        rng = random.Random(rate)
-        bodies = [{**synthetic_report(rng), "external_ref": f"lat-{rate}-{uuid.uuid4()}"}
-                  for _ in range(int(rate * seconds))]
+        bodies = load_bodies(rate, seconds)
         start = time.perf_counter() + 0.2
         tasks = []
         for i, body in enumerate(bodies):
