@@ -64,6 +64,7 @@ FOLLOWED: dict[type[IntegrationEvent], str] = {
     dispatch_events.CaseClosed: "closed",
     dispatch_events.CaseEvaluated: "evaluated",
 }
+DISPATCH_STATUSES = frozenset(FOLLOWED.values())
 
 
 # What dedup decides about the report itself.
@@ -72,6 +73,10 @@ FROM_DEDUP: dict[type[IntegrationEvent], str] = {
     ReviewQueued: "in_review",  # 人工筛重: waits for a person
     ReportSplit: "split",  # taken back out of a case; its own registration follows
 }
+# Dedup's steps before a case is dispatched. They travel on dedup's topic and dispatch's
+# on another, so one poll may bring a case's dispatch before its registration: a step
+# back to these from dispatch's is such a late arrival, and is not taken.
+BEFORE_DISPATCH = frozenset({CaseRegistered, ReviewQueued})
 
 
 @dataclass(frozen=True)
@@ -324,6 +329,8 @@ class IntakeApplication(ServiceApplication):
         report = self._report_of(event.case_id, processing)
         if report is None:
             return  # a case that did not start in this intake
+        if type(event) in BEFORE_DISPATCH and report.status in DISPATCH_STATUSES:
+            return
         status = FROM_DEDUP.get(type(event)) or FOLLOWED[type(event)]
         note = {dispatch_events.CaseReturned: "reason", dispatch_events.CaseHandled: "result",
                 ReviewQueued: "reason"}.get(type(event), "remark")

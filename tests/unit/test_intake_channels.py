@@ -30,8 +30,8 @@ from services.intake.index import reports as report_index
 from services.intake.settings import IntakeSettings
 from shared.catalogue import is_category
 from shared.events import Actor, Channel, ContractError
-from shared.events.dedup import ReportMerged
-from shared.events.dispatch import CaseClosed
+from shared.events.dedup import CaseRegistered, ReportMerged
+from shared.events.dispatch import CaseClosed, CaseDispatched
 from shared.events.intake import CaseReported
 from shared.pii import Person, find_personal_patterns, seal_for_transport
 from shared.runtime.store import DeadLetter, Inbound
@@ -189,6 +189,34 @@ def test_intake_follows_the_case_and_ignores_republished_events(app: IntakeAppli
     app.index.catch_up()
     row = app.index.get(str(rid))
     assert row is not None and row["status"] == "closed"
+
+
+def test_a_registration_that_arrives_after_the_dispatch_does_not_take_the_status_back(
+        app: IntakeApplication) -> None:
+    """Dedup's and dispatch's events come on two topics: one poll may bring a case's
+    dispatch first. The report stays dispatched, in its aggregate and in the index."""
+    msg = topic_parser(Channel.HOTLINE_12345)(sealed_hotline(app, "GD-15"))
+    assert isinstance(msg, ChannelMessage)
+    app.process_batch([Inbound("gov.channel.hotline_12345", 0, 0, msg)])  # type: ignore[arg-type]
+    rid = msg.event_id
+
+    def envelope(producer: str) -> dict[str, Any]:
+        return {"event_id": uuid.uuid4(), "case_id": rid, "occurred_at": NOW,
+                "producer": producer, "correlation_id": rid,
+                "actor": Actor(id=producer, role="system")}
+
+    registered = CaseRegistered(**envelope("dedup"), report_id=rid,
+                                channel=Channel.HOTLINE_12345, category="urban.garbage",
+                                description="d", area_path=("350300",), reported_at=NOW)
+    dispatched = CaseDispatched(**envelope("dispatch"), department="ecology",
+                                category="urban.garbage", area_path=("350300",), round=1,
+                                sign_deadline=NOW, handle_deadline=NOW)
+    app.record_poll([[Inbound("gov.dispatch.events", 0, 0, dispatched)],
+                     [Inbound("gov.dedup.events", 0, 0, registered)]])
+    report = app.get_report(rid)
+    assert report is not None and (report.status, report.department) == ("dispatched", "ecology")
+    app.index.catch_up()
+    assert (app.index.get(str(rid)) or {}).get("status") == "dispatched"
 
 
 def test_the_report_index_is_the_same_however_many_events_a_catch_up_applies(
