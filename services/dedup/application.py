@@ -73,12 +73,9 @@ class DedupApplication(ServiceApplication):
     def refresh_index(self) -> None:
         """Fold newly recorded case-file events into the index and the review queue."""
         with self.index_lock:
-            while True:
-                last, events = self.own_log.after(self.index.position, 1000)
+            for last, events in self.own_log.runs(self.index.position):
                 for e in events:
                     self._fold(e)
-                if last == self.index.position:
-                    return
                 self.index.position = last
 
     def rebuild_index(self) -> None:

@@ -372,16 +372,13 @@ class SupervisionApplication(ServiceApplication):
 
     def refresh_timers(self) -> None:
         """Fold newly recorded watch events into the timer and notice indexes."""
-        while True:
-            # The position is the last folded event's id: the events after it that the
-            # tail leaves out are of no interest to either index.
-            last, events = self.watch_log.after(self.timers.position, 1000)
+        # The position is the last folded event's id: the events after it that the tail
+        # leaves out are of no interest to either index.
+        for last, events in self.watch_log.runs(self.timers.position):
             for e in events:
                 if type(e).__qualname__ in TIMED:
                     self._schedule(e)
                 self.notice_index.fold(e)
-            if last == self.timers.position:
-                return
             self.timers.position = last
 
     def _schedule(self, e: Any) -> None:

@@ -19,7 +19,7 @@ never change them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from eventsourcing.persistence import Recording
@@ -55,6 +55,16 @@ class LogTail:
     def after(self, position: int, limit: int) -> tuple[int, list[Any]]:
         """(how far the tail has read, the wanted events after `position` up to there)."""
         return self.handed_after(position, limit) or self.read_after(position, limit)
+
+    def runs(self, position: int, limit: int = 1000) -> Iterator[tuple[int, list[Any]]]:
+        """`after`, again and again, until nothing follows: (how far, the wanted events)
+        per step, for a reader that folds each step and then moves its position."""
+        while True:
+            last, events = self.after(position, limit)
+            if last == position:
+                return
+            yield last, events
+            position = last
 
     def handed_after(self, position: int, limit: int) -> tuple[int, list[Any]] | None:
         """As `after`, from handed events only, without I/O; None when the next event due
