@@ -124,7 +124,9 @@ def test_department_answers_notices_on_the_inbox_page(
     due = issue(platform, case_id, text["due"], now + timedelta(days=3))
     late = issue(platform, case_id, text["late"], now + timedelta(minutes=2))
     open_notices = f"#notices-open [data-case='{case_id}']"
-    page.locator(open_notices, has_text=text["due"]).wait_for(timeout=45000)
+    # Two issues, two updates: the page may have refreshed between them.
+    for reason in (text["due"], text["late"]):
+        page.locator(open_notices, has_text=reason).wait_for(timeout=45000)
     assert page.locator(open_notices, has_text=text["title"]).count() == 2  # the case, named
     move_clock(platform, now + timedelta(minutes=3))  # the second notice's deadline passes
     page.locator(f"{open_notices}[data-state='overdue']", has_text=text["late"]).wait_for(
