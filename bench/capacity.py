@@ -225,12 +225,27 @@ def _memory(m: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _per_case_ms(cases_per_s: float | None, cores: int) -> float | None:
+    return round(cores * 1000 / cases_per_s, 2) if cases_per_s else None
+
+
 def _findings(m: dict[str, Any]) -> list[str]:
+    cores = m.get("machine", {}).get("cpus") or 2
     rows = ["", "## Against the issue's targets (same run)", "",
-            "| target | measured | met |", "|---|---|---|"]
+            "| target | measured | met | this machine's ceiling |", "|---|---|---|---|"]
     for name, c in (m.get("targets") or {}).items():
+        ceiling = (f"{c['ceiling']} (`{c['ceiling_figure']}`): the bound is "
+                   f"{'within' if c['reachable_here'] else 'above'} it"
+                   if "ceiling" in c else "")
         rows.append(f"| {name} | {c.get('measured')} (bound {c.get('target')}) | "
-                    f"{c.get('met')} |")
+                    f"{c.get('met')} | {ceiling} |")
+    rows += ["", "The replay's ceiling is the log only read from Kafka and parsed, nothing "
+             "applied or written: what any sink in this stack starts from. End to end, "
+             f"{m.get('e2e_cases_per_s')} cases/s on {cores} cores is "
+             f"{_per_case_ms(m.get('e2e_cases_per_s'), cores)} ms of CPU per case, where "
+             f"1,000 cases/s leaves {_per_case_ms(1000, cores)} ms; at 200 reports/s the machine "
+             f"is full (`cores_busy_at_200` = {m.get('cores_busy_at_200')}), so each hop "
+             "waits for a core and p99 grows with the length of the load."]
     rows += ["", "Scale-out, 1 → 3 instances of one service in one group, the service "
              "alone on a backlog (`bench/suites/scaleout.py`):", ""]
     for service, why in (("dispatch", "per-case work: the instances share it"),
