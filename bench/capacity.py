@@ -244,8 +244,8 @@ def _findings(m: dict[str, Any]) -> list[str]:
              f"{m.get('e2e_cases_per_s')} cases/s on {cores} cores is "
              f"{_per_case_ms(m.get('e2e_cases_per_s'), cores)} ms of CPU per case, where "
              f"1,000 cases/s leaves {_per_case_ms(1000, cores)} ms; at 200 reports/s the machine "
-             f"is full (`cores_busy_at_200` = {m.get('cores_busy_at_200')}), so each hop "
-             "waits for a core and p99 grows with the length of the load."]
+             f"is full (`cores_busy_at_200` = {m.get('cores_busy_at_200')}) and the hops wait "
+             "for a core."]
     rows += ["", "Scale-out, 1 → 3 instances of one service in one group, the service "
              "alone on a backlog (`bench/suites/scaleout.py`):", ""]
     for service, why in (("dispatch", "per-case work: the instances share it"),
