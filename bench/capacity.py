@@ -241,7 +241,7 @@ def _findings(m: dict[str, Any]) -> list[str]:
                     f"{c.get('met')} | {ceiling} |")
     rows += ["", "The replay's ceiling is the log only read from Kafka and parsed, nothing "
              "applied or written: what any sink in this stack starts from. End to end, "
-             f"{m.get('e2e_cases_per_s')} cases/s on {cores} cores is "
+             f"{m.get('e2e_cases_per_s')} cases/s on {cores} cores is at most "
              f"{_per_case_ms(m.get('e2e_cases_per_s'), cores)} ms of CPU per case, where "
              f"1,000 cases/s leaves {_per_case_ms(1000, cores)} ms; at 200 reports/s the machine "
              f"is full (`cores_busy_at_200` = {m.get('cores_busy_at_200')}) and the hops wait "
