@@ -105,6 +105,17 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     p = context.new_page()
     errors: list[str] = []
     p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on("console", lambda m: errors.extend(missing_file(m)))
     yield p
     context.close()
-    assert not errors, f"script errors on the page: {errors}"
+    assert not errors, f"script errors or missing files on the page: {errors}"
+
+
+def missing_file(message: Any) -> list[str]:
+    """A page's own file (script, style, icon) the portal failed to serve. Not an API
+    answer: tests refuse requests on purpose and the pages show why."""
+    url = (message.location or {}).get("url", "")
+    if message.type != "error" or not message.text.startswith("Failed to load resource") \
+            or "/api/" in url:
+        return []
+    return [f"{message.text}: {url or 'unknown url'}"]
