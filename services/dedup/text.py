@@ -21,7 +21,9 @@ from itertools import pairwise
 from pypinyin import Style, lazy_pinyin
 
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
-_TOKEN = re.compile(rf"[{_CJK}]+|[a-z]+|\d+")
+# A run of letters and digits mixed (a plate 闽B12345, a code a3f9c2, 5th) is one token:
+# split, its single letters and digits were rare grams that two unrelated codes share.
+_TOKEN = re.compile(rf"[{_CJK}]+|[a-z\d]*(?:[a-z]\d|\d[a-z])[a-z\d]*|[a-z]+|\d+")
 _CJK_RUN = re.compile(rf"[{_CJK}]+")
 _CJK_CHAR = re.compile(rf"[{_CJK}]")
 # House and building numbers: 18号, 3栋, 5号楼, 12弄; No. 18, #18, 18 Xxx Road.
@@ -66,6 +68,8 @@ def features(title: str, description: str) -> TextFeatures:
             cjk += len(token)
         elif token.isdigit():
             grams.add(f"#{token}")
+        elif not token.isalpha():  # a code: the same one says much, another one nothing
+            grams.add(f"c:{token}")
         elif token not in _ENGLISH_STOP:
             grams.update(_latin_grams(token))
             latin += len(token)

@@ -60,6 +60,27 @@ def test_english_survives_typos_through_trigrams() -> None:
     assert len(a.grams & b.grams) / len(a.grams | b.grams) > 0.5
 
 
+def test_a_run_of_letters_and_digits_is_one_gram() -> None:
+    """A plate, a code or an ordinal: compared whole. Split, its single letters and digits
+    were rare grams that any two codes share."""
+    f = features("", "僵尸车闽B12345停在5th Street，编号a3f9c2")
+    assert {"c:b12345", "c:5th", "c:a3f9c2"} <= f.grams
+    assert not {"w:b", "w:a", "w:f", "#12345", "#3", "#5"} & f.grams
+    assert features("", "A3栋楼道堆满杂物").addresses == {"3"}  # still a building number
+
+
+@pytest.mark.parametrize(("first", "second"), [("垃圾没人清运 a3f9c2", "灭火器过期 a3f1c9"),
+                                               ("垃圾没人清运 9f8e7d6c", "楼道堆放杂物 1a2b3c4d")])
+def test_unrelated_reports_with_codes_are_not_merged(first: str, second: str) -> None:
+    """Same spot, same category, minutes apart, nothing in common but that each carries a
+    code: a person may look (review), the matcher must not merge (it did, at 0.81 and 0.70)."""
+    index = CaseIndex(neighbours=demo_neighbours().around)
+    index.add_case(facts(first, category="urban.garbage", area=FAR_AREA))
+    decision = Matcher(index).decide(facts(second, category="urban.garbage", area=FAR_AREA,
+                                           at=T0 + timedelta(minutes=3)))
+    assert decision.outcome != "merge"
+
+
 def test_one_character_or_punctuation_is_unusable_text() -> None:
     for text in ("", "好", "！！！？？", "。。 ，"):
         assert not features("", text).usable
