@@ -154,14 +154,18 @@ def _check(report: dict[str, Any], figure: str, op: str, target: float | str) ->
         isinstance(measured, float) and math.isnan(measured)
     ):
         return {"measured": measured, "target": bound, "met": None}
-    met = measured >= bound if op == ">=" else measured <= bound
-    out: dict[str, Any] = {"measured": measured, "target": bound, "met": met,
+    out: dict[str, Any] = {"measured": measured, "target": bound,
+                           "met": _holds(measured, op, bound),
                            "measured_over_target": round(measured / bound, 3) if bound else None}
     ceiling = report.get(CEILINGS.get(figure, ""))
     if isinstance(ceiling, int | float):
         out.update(ceiling=ceiling, ceiling_figure=CEILINGS[figure],
-                   reachable_here=ceiling >= bound if op == ">=" else ceiling <= bound)
+                   reachable_here=_holds(ceiling, op, bound))
     return out
+
+
+def _holds(value: float, op: str, bound: float) -> bool:
+    return value >= bound if op == ">=" else value <= bound
 
 
 def _print(report: dict[str, Any]) -> None:

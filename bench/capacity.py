@@ -200,7 +200,7 @@ def _latency(m: dict[str, Any], rate: int) -> list[str]:
                     for k, v in m.items()
                     if k.startswith("cpu_ms_per_case_") and k.endswith(f"_{key}")
                     and k != f"cpu_ms_per_case_{key}"), key=lambda kv: -kv[1])
-    cores = m.get("machine", {}).get("cpus") or 2
+    cores = _cores(m)
     rows += ["", "CPU per accepted case over the load (`cpu_ms_per_case_<process>_"
              f"{key}`): " + ", ".join(f"{name} {v}" for name, v in spent) + " ms.", "",
              f"- the platform: {per_case} ms × {rate} cases/s = "
@@ -225,12 +225,16 @@ def _memory(m: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _cores(m: dict[str, Any]) -> int:
+    return int(m.get("machine", {}).get("cpus") or 2)
+
+
 def _per_case_ms(cases_per_s: float | None, cores: int) -> float | None:
     return round(cores * 1000 / cases_per_s, 2) if cases_per_s else None
 
 
 def _findings(m: dict[str, Any]) -> list[str]:
-    cores = m.get("machine", {}).get("cpus") or 2
+    cores = _cores(m)
     rows = ["", "## Against the issue's targets (same run)", "",
             "| target | measured | met | this machine's ceiling |", "|---|---|---|---|"]
     for name, c in (m.get("targets") or {}).items():
