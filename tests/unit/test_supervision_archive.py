@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -118,6 +118,20 @@ def test_time_travel_shows_the_case_as_it_stood(app: SupervisionApplication) -> 
         assert type(exc).__name__ == "NotFoundError"
     else:
         raise AssertionError("a case before its first event must not exist")
+
+
+def test_the_file_runs_in_the_order_things_happened_whatever_order_they_arrived_in(
+        app: SupervisionApplication) -> None:
+    story, case = Story(app), uuid.uuid4()
+    story.dispatched(case, t(1, 9, 5), t(1, 12), t(3, 17, 30))  # its topic was faster
+    story.report(case, t(1, 9))
+    story.step(dispatch.CaseSignedFor, case, t(1, 10), department="urban_mgmt")
+    entries = app.case_file(case)["entries"]
+    assert [e["event_type"] for e in entries] == [
+        "case.reported", "case.registered", "case.dispatched", "case.signed_for"]
+    assert [e["chain_seq"] for e in entries] == [2, 3, 1, 4]  # where each sits in the chain
+    first = app.case_file(case, datetime.fromisoformat(entries[0]["occurred_at"]))
+    assert [e["event_type"] for e in first["entries"]] == ["case.reported"]
 
 
 def test_the_area_of_a_case_comes_from_its_events(app: SupervisionApplication) -> None:
