@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from govctl.processes import REPO
+from govctl.processes import REPO, Stack
 from shared.runtime.auth import issue_token
 
 # E2E_SLOT=N gives a session its own broker, database and ports, so several sessions
@@ -52,6 +52,18 @@ def auth(sub: str, role: str, place: str = "350300", name: str = "",
 GRID_WORKER = auth("gw-0001", "grid_worker", "350300", "林网格")
 LEADER = auth("leader-1", "leader", "350300", "市领导")
 ADMIN = auth("admin-1", "administrator", "350300", "管理员")
+REVIEWER = auth("dsp-0100", "dispatcher", "350300", "筛重派单员")
+
+
+def keep_apart(stack: Stack, case_id: str) -> None:
+    """Test reports may read alike and sit near one another: dedup may rightly be unsure
+    and queue one for a person (人工筛重), who says it is a problem of its own."""
+    queue = httpx.get(f"{stack.url('dedup')}/api/dedup/review", headers=REVIEWER,
+                      params={"limit": 500}, timeout=120).json()["items"]
+    if any(item["report_case_id"] == case_id for item in queue):
+        httpx.post(f"{stack.url('dedup')}/api/dedup/review/{case_id}/reject",
+                   headers=REVIEWER, json={"remark": "不同问题"}, timeout=120
+                   ).raise_for_status()
 
 
 GROUPS = ("intake", "dedup", "dispatch", "supervision", "projections")

@@ -23,7 +23,7 @@ import pytest
 from govctl.processes import REPO, Stack
 from shared.places import load_demo_registry
 from shared.places.model import Level
-from tests.e2e.conftest import ADMIN, GRID_WORKER, LEADER, auth, eventually
+from tests.e2e.conftest import ADMIN, GRID_WORKER, LEADER, auth, eventually, keep_apart
 
 pytestmark = pytest.mark.e2e
 
@@ -73,17 +73,6 @@ def watched(stack: Stack, case_id: str) -> dict[str, Any] | None:
     if watch is None:
         keep_apart(stack, case_id)
     return watch
-
-
-def keep_apart(stack: Stack, case_id: str) -> None:
-    """These test reports read alike and sit in neighbouring grids: dedup may rightly be
-    unsure and queue one for a person (人工筛重), who says it is a problem of its own."""
-    queue = httpx.get(f"{stack.url('dedup')}/api/dedup/review", headers=DISPATCHER,
-                      params={"limit": 500}, timeout=120).json()["items"]
-    if any(item["report_case_id"] == case_id for item in queue):
-        httpx.post(f"{stack.url('dedup')}/api/dedup/review/{case_id}/reject",
-                   headers=DISPATCHER, json={"remark": "不同问题"}, timeout=120
-                   ).raise_for_status()
 
 
 def watch_of(stack: Stack, case_id: str) -> dict[str, Any] | None:
