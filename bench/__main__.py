@@ -47,6 +47,8 @@ TARGETS: tuple[tuple[str, str, float | str], ...] = (
 )
 # A target's ceiling on this machine, measured in the same run: what a part of the work
 # reaches alone, with nothing else done. A bound above it cannot be met here by any sink.
+# What a report holds besides figures.
+META = ("started_at", "machine", "suites", "errors", "targets", "notes", "updates")
 CEILINGS = {"replay_events_per_s": "replay_parse_events_per_s"}  # read + parsed, no apply
 # Run first what others compare against; then the rest alphabetically.
 FIRST = ("baselines", "e2e")
@@ -91,13 +93,10 @@ def main(argv: list[str]) -> int:
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
     ctx = BenchContext(scratch=scratch)
-    if argv:  # named suites only: update their figures in the last full report
-        ctx.figures.update(_previous_figures())
-    report: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(),
-                              "machine": {"python": platform.python_version(),
-                                          "cpus": os.cpu_count(),
-                                          "load_avg_at_start": os.getloadavg()},
-                              "suites": {}, "errors": {}}
+    run: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(),
+                           "load_avg_at_start": os.getloadavg()}
+    report = _report_to_fill(names, bool(argv), run)
+    ctx.figures.update({k: v for k, v in report.items() if k not in META})
     try:
         for name in names:
             _run_suite(name, ctx, report)
@@ -107,20 +106,30 @@ def main(argv: list[str]) -> int:
     for key in REQUIRED:
         report.setdefault(key, None)
     _derive(report)
-    report["machine"]["load_avg_at_end"] = os.getloadavg()
-    report["notes"] = ctx.notes
+    run["load_avg_at_end"] = os.getloadavg()
+    if argv:
+        report["updates"].append({**run, "suites": names})
+    else:
+        report["machine"]["load_avg_at_end"] = run["load_avg_at_end"]
+    report["notes"] += ctx.notes
     (RESULTS / "latest.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
     _print(report)
     return 1 if report["errors"] else 0
 
 
-def _previous_figures() -> dict[str, Any]:
+def _report_to_fill(names: list[str], partial: bool, run: dict[str, Any]) -> dict[str, Any]:
+    """A full run starts a new report. Named suites update the last one: its date and
+    machine stay its own, the partial run is listed under `updates` with its own."""
+    fresh: dict[str, Any] = {
+        "started_at": run["started_at"], "errors": {}, "suites": {}, "notes": [], "updates": [],
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                    "load_avg_at_start": run["load_avg_at_start"]}}
     path = RESULTS / "latest.json"
-    if not path.exists():
-        return {}
-    previous = json.loads(path.read_text())
-    meta = ("started_at", "machine", "suites", "errors", "targets", "notes")
-    return {k: v for k, v in previous.items() if k not in meta}
+    if not partial or not path.exists():
+        return fresh
+    report = {**fresh, **json.loads(path.read_text())}
+    report["errors"] = {k: v for k, v in report["errors"].items() if k not in names}
+    return report
 
 
 def _run_suite(name: str, ctx: BenchContext, report: dict[str, Any]) -> None:
@@ -172,9 +181,8 @@ def _print(report: dict[str, Any]) -> None:
     table = Table(title="make bench → bench/results/latest.json")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    skip = ("suites", "machine", "notes", "started_at", "errors", "targets")
     for key, value in report.items():
-        if key not in skip and not isinstance(value, dict | list):
+        if key not in META and not isinstance(value, dict | list):
             table.add_row(key, f"{value:,.2f}" if isinstance(value, float) else str(value))
     console = Console()
     console.print(table)

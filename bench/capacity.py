@@ -55,6 +55,7 @@ def render(m: dict[str, Any]) -> str:
         f"cores, load average {_load(m)} when it started; the broker, the database, the "
         "services and the load generator all share those cores, so every measured rate "
         "here is a floor).",
+        *_updates(m),
         "Assumptions are marked (A); measured figures name their key in latest.json.",
         "",
         "## Load",
@@ -264,6 +265,13 @@ def _findings(m: dict[str, Any]) -> list[str]:
              "CPU-bound, so instances add less here than on a cluster, where each instance "
              "brings its own core (the sizing above assumes that)."]
     return rows
+
+
+def _updates(m: dict[str, Any]) -> list[str]:
+    """The suites measured again since that run (`python -m bench <suite>`)."""
+    return [f"The figures of {', '.join(u['suites'])} are from a later run of those suites "
+            f"alone ({u['started_at']}, load average {u['load_avg_at_start'][0]:.2f})."
+            for u in m.get("updates", [])]
 
 
 def _load(m: dict[str, Any]) -> str:
