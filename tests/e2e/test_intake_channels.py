@@ -70,10 +70,10 @@ def case_status(stack: Stack, case_id: str) -> str | None:
 def dispatched(stack: Stack, case_id: str) -> bool:
     """True once dispatched; a report at a random spot may land near a like case, and a
     person then tells dedup it is a problem of its own."""
-    if case_status(stack, case_id) == "dispatched":
-        return True
-    keep_apart(stack, case_id)
-    return False
+    status = case_status(stack, case_id)
+    if status == "in_review":
+        keep_apart(stack, case_id)
+    return status == "dispatched"
 
 
 def test_every_channel_over_http_becomes_a_dispatched_case(stack: Stack) -> None:
