@@ -45,10 +45,10 @@ TARGETS: tuple[tuple[str, str, float | str], ...] = (
     ("e2e_cases_per_s", ">=", "baseline_inprocess_cases_per_s"),
     ("e2e_vs_naive_ratio", ">=", 5.0),
 )
-# A target's ceiling on this machine, measured in the same run: what a part of the work
-# reaches alone, with nothing else done. A bound above it cannot be met here by any sink.
 # What a report holds besides figures.
 META = ("started_at", "machine", "suites", "errors", "targets", "notes", "updates")
+# A target's ceiling on this machine, measured in the same run: what a part of the work
+# reaches alone, with nothing else done. A bound above it cannot be met here by any sink.
 CEILINGS = {"replay_events_per_s": "replay_parse_events_per_s"}  # read + parsed, no apply
 # Run first what others compare against; then the rest alphabetically.
 FIRST = ("baselines", "e2e")
